@@ -1,0 +1,237 @@
+//! `Collection`: one named set of records with a fixed dimension, metric and index. It validates
+//! input, hands out ids, and keeps the store and the index in step under one `RwLock`: searches
+//! share it, writes take it briefly. Split by operation: `write.rs` (mutations), `search.rs`.
+
+mod search;
+mod write;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use self::search::{MAX_K, SearchOptions, SearchResult};
+use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
+use crate::error::{Error, Result};
+use crate::index::distance::{Distance, norm};
+use crate::index::{VectorIndex, new_index};
+use crate::store::VectorStore;
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The record's id, unique within its collection.
+    pub id: u64,
+    /// The vector; under cosine it is returned L2-normalised, as it is stored.
+    pub vector: Vec<f32>,
+    /// Optional source text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Optional JSON-object metadata.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+/// A record to add, whose id the collection assigns.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NewRecord {
+    /// The vector.
+    pub vector: Vec<f32>,
+    /// Optional source text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Optional JSON-object metadata.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+impl NewRecord {
+    /// A record with just a vector.
+    pub fn new(vector: Vec<f32>) -> Self {
+        Self { vector, text: None, metadata: None }
+    }
+
+    /// Sets the text.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Sets the metadata (must be a JSON object).
+    pub fn with_metadata(mut self, metadata: Value) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+}
+
+/// Summary of a collection, as returned by [`Collection::info`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    /// The collection's name.
+    pub name: String,
+    /// Live records.
+    pub count: usize,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// Similarity metric.
+    pub metric: SimilarityMetric,
+    /// Index type and parameters.
+    pub index: IndexType,
+    /// Approximate heap bytes held by vectors, records and index.
+    pub memory_bytes: usize,
+}
+
+/// A handle to a collection; cheap to clone, and every clone sees the same data.
+///
+/// ```
+/// use serde_json::json;
+/// use vectorlite::{CollectionConfig, SearchOptions, VectorLiteClient};
+///
+/// let client = VectorLiteClient::new();
+/// let notes = client.create_collection("notes", CollectionConfig::new(3))?;
+/// let id = notes.add(&[1.0, 0.0, 0.0], Some("hello".into()), Some(json!({"lang": "en"})))?;
+/// let hits = notes.search(&[0.9, 0.1, 0.0], &SearchOptions::new(1))?;
+/// assert_eq!(hits[0].id, id);
+/// # Ok::<(), vectorlite::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Collection {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    config: CollectionConfig,
+    distance: Distance,
+    /// Next id `add` hands out; only ever grows, so ids are never reused.
+    next_id: AtomicU64,
+    state: RwLock<State>,
+}
+
+struct State {
+    store: VectorStore,
+    index: Box<dyn VectorIndex>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection").field("name", &self.inner.name).field("config", &self.inner.config).finish()
+    }
+}
+
+impl Collection {
+    /// An empty collection. Most callers use [`crate::VectorLiteClient::create_collection`].
+    pub fn new(name: &str, config: CollectionConfig) -> Result<Self> {
+        crate::config::validate_name(name)?;
+        config.validate()?;
+        let state = State { store: VectorStore::new(config.dimension), index: new_index(&config) };
+        Ok(Self {
+            inner: Arc::new(Shared {
+                name: name.to_owned(),
+                config,
+                distance: Distance::new(config.metric),
+                next_id: AtomicU64::new(0),
+                state: RwLock::new(state),
+            }),
+        })
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The configuration it was created with.
+    pub fn config(&self) -> &CollectionConfig {
+        &self.inner.config
+    }
+
+    /// Number of live records.
+    pub fn len(&self) -> usize {
+        self.inner.state.read_recursive().store.len()
+    }
+
+    /// True when the collection holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id the next [`add`](Self::add) will hand out.
+    pub fn next_id(&self) -> u64 {
+        self.inner.next_id.load(Ordering::Acquire)
+    }
+
+    /// The record with this id, or [`Error::IdNotFound`].
+    pub fn get(&self, id: u64) -> Result<Record> {
+        let state = self.inner.state.read_recursive();
+        let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
+        let store = &state.store;
+        Ok(Record {
+            id,
+            vector: store.vector(slot).to_vec(),
+            text: store.text(slot).map(str::to_owned),
+            metadata: store.metadata(slot).cloned(),
+        })
+    }
+
+    /// True when a record has this id.
+    pub fn contains(&self, id: u64) -> bool {
+        self.inner.state.read_recursive().store.slot_of(id).is_some()
+    }
+
+    /// Every live id, ascending.
+    pub fn ids(&self) -> Vec<u64> {
+        let state = self.inner.state.read_recursive();
+        let mut ids: Vec<u64> = state.store.live_slots().map(|s| state.store.id(s)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Count, dimension, metric, index and approximate memory.
+    pub fn info(&self) -> CollectionInfo {
+        let state = self.inner.state.read_recursive();
+        let c = &self.inner.config;
+        CollectionInfo {
+            name: self.inner.name.clone(),
+            count: state.store.len(),
+            dimension: c.dimension,
+            metric: c.metric,
+            index: state.index.index_type(),
+            memory_bytes: state.store.memory_bytes() + state.index.memory_bytes(),
+        }
+    }
+
+    /// Checks a vector's length and values; under cosine also rejects the zero vector.
+    fn check_vector(&self, vector: &[f32]) -> Result<()> {
+        let expected = self.inner.config.dimension;
+        if vector.len() != expected {
+            return Err(Error::DimensionMismatch { expected, actual: vector.len() });
+        }
+        if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteValue { position, value: vector[position] });
+        }
+        // A norm that underflows to zero has no usable direction either.
+        if self.inner.config.metric == SimilarityMetric::Cosine && norm(vector) == 0.0 {
+            return Err(Error::ZeroVector);
+        }
+        Ok(())
+    }
+}
+
+/// Metadata must be a JSON object; `null` means none.
+fn check_metadata(metadata: Option<Value>) -> Result<Option<Value>> {
+    match metadata {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(other) => Err(Error::InvalidMetadata {
+            found: match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                _ => "an array",
+            },
+        }),
+    }
+}

@@ -1,0 +1,337 @@
+//! Distance kernels. The scalar functions are the reference; SIMD versions (AVX-512F, AVX2+FMA)
+//! are picked once at runtime by CPU feature detection. Every kernel returns a *distance*, lower
+//! is closer, so both indexes share one ordering; [`Distance::score`] turns it back into the
+//! user-facing "higher is better" score.
+
+use std::sync::OnceLock;
+
+use crate::config::SimilarityMetric;
+
+/// A distance kernel over two equal-length slices.
+pub(crate) type KernelFn = fn(&[f32], &[f32]) -> f32;
+
+/// The kernels for one instruction set.
+#[derive(Clone, Copy)]
+struct KernelSet {
+    name: &'static str,
+    neg_dot: KernelFn,
+    l2sq: KernelFn,
+    l1: KernelFn,
+}
+
+const SCALAR: KernelSet = KernelSet { name: "scalar", neg_dot: neg_dot_scalar, l2sq: l2sq_scalar, l1: l1_scalar };
+
+fn best_kernels() -> &'static KernelSet {
+    static BEST: OnceLock<KernelSet> = OnceLock::new();
+    BEST.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return x86::AVX512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return x86::AVX2;
+            }
+        }
+        SCALAR
+    })
+}
+
+/// The name of the instruction set the kernels use on this CPU ("avx512", "avx2" or "scalar").
+pub fn simd_level() -> &'static str {
+    best_kernels().name
+}
+
+/// A metric bound to the fastest kernel for this CPU.
+#[derive(Clone, Copy)]
+pub(crate) struct Distance {
+    metric: SimilarityMetric,
+    kernel: KernelFn,
+}
+
+impl Distance {
+    pub(crate) fn new(metric: SimilarityMetric) -> Self {
+        let k = best_kernels();
+        let kernel = match metric {
+            // Cosine vectors are stored normalised, so cosine is a dot product.
+            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => k.neg_dot,
+            SimilarityMetric::Euclidean => k.l2sq,
+            SimilarityMetric::Manhattan => k.l1,
+        };
+        Self { metric, kernel }
+    }
+
+    /// Distance between two vectors; lower is closer.
+    #[inline(always)]
+    pub(crate) fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        (self.kernel)(a, b)
+    }
+
+    /// Converts a distance into the user-facing score (higher is better).
+    #[inline]
+    pub(crate) fn score(&self, distance: f32) -> f32 {
+        match self.metric {
+            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => -distance,
+            SimilarityMetric::Euclidean => -distance.max(0.0).sqrt(),
+            SimilarityMetric::Manhattan => -distance,
+        }
+    }
+}
+
+/// The L2 norm of `v`.
+pub(crate) fn norm(v: &[f32]) -> f32 {
+    (-(best_kernels().neg_dot)(v, v)).sqrt()
+}
+
+/// Scales `v` to unit L2 norm in place and returns the original norm (0 leaves `v` untouched).
+pub(crate) fn normalize(v: &mut [f32]) -> f32 {
+    let norm = norm(v);
+    if norm > 0.0 && norm.is_finite() {
+        let inv = 1.0 / norm;
+        v.iter_mut().for_each(|x| *x *= inv);
+    }
+    norm
+}
+
+/// Hints the CPU to start loading the cache line at `p`; a no-op where unsupported.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults, whatever the address; SSE is baseline on x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+fn neg_dot_scalar(a: &[f32], b: &[f32]) -> f32 {
+    -a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()
+}
+
+fn l2sq_scalar(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn l1_scalar(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! x86_64 kernels. Each `unsafe fn` requires its `target_feature`s to be present; the safe
+    //! wrappers are only reachable through `AVX512` / `AVX2`, which `best_kernels` hands out
+    //! after runtime detection.
+    use std::arch::x86_64::*;
+
+    use super::KernelSet;
+
+    pub(super) const AVX512: KernelSet = KernelSet { name: "avx512", neg_dot: neg_dot_512, l2sq: l2sq_512, l1: l1_512 };
+    pub(super) const AVX2: KernelSet = KernelSet { name: "avx2", neg_dot: neg_dot_256, l2sq: l2sq_256, l1: l1_256 };
+
+    macro_rules! safe_wrapper {
+        ($name:ident, $imp:ident, $feature:literal) => {
+            fn $name(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: this wrapper is only handed out in a KernelSet chosen after detecting
+                // the features `$imp` is compiled for.
+                unsafe { $imp(a, b) }
+            }
+        };
+    }
+    safe_wrapper!(neg_dot_512, dot_avx512_neg, "avx512f");
+    safe_wrapper!(l2sq_512, l2sq_avx512, "avx512f");
+    safe_wrapper!(l1_512, l1_avx512, "avx512f");
+    safe_wrapper!(neg_dot_256, dot_avx2_neg, "avx2,fma");
+    safe_wrapper!(l2sq_256, l2sq_avx2, "avx2,fma");
+    safe_wrapper!(l1_256, l1_avx2, "avx2,fma");
+
+    /// One AVX-512 kernel: four independent accumulators over 64 floats per step hide FMA
+    /// latency; a masked load handles the tail without reading past either slice.
+    macro_rules! kernel_512 {
+        ($name:ident, $combine:expr, $finish:expr) => {
+            /// # Safety
+            /// The CPU must support AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let combine = $combine;
+                let mut acc = [_mm512_setzero_ps(); 4];
+                let mut i = 0;
+                // SAFETY (all loads): every offset read is < n, within both slices.
+                unsafe {
+                    while i + 64 <= n {
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let x = _mm512_loadu_ps(pa.add(i + 16 * j));
+                            let y = _mm512_loadu_ps(pb.add(i + 16 * j));
+                            *acc = combine(x, y, *acc);
+                        }
+                        i += 64;
+                    }
+                    while i + 16 <= n {
+                        acc[0] = combine(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc[0]);
+                        i += 16;
+                    }
+                    if i < n {
+                        let mask: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+                        let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+                        let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+                        acc[1] = combine(x, y, acc[1]);
+                    }
+                }
+                let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+                $finish(_mm512_reduce_add_ps(sum))
+            }
+        };
+    }
+    kernel_512!(dot_avx512_neg, |x, y, acc| _mm512_fmadd_ps(x, y, acc), |s: f32| -s);
+    kernel_512!(
+        l2sq_avx512,
+        |x, y, acc| {
+            let d = _mm512_sub_ps(x, y);
+            _mm512_fmadd_ps(d, d, acc)
+        },
+        |s: f32| s
+    );
+    kernel_512!(l1_avx512, |x, y, acc| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y))), |s: f32| s);
+
+    /// One AVX2 kernel: four accumulators over 32 floats per step, scalar tail.
+    macro_rules! kernel_256 {
+        ($name:ident, $combine:expr, $scalar:expr, $finish:expr) => {
+            /// # Safety
+            /// The CPU must support AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let combine = $combine;
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                // SAFETY (all loads): every offset read is < n, within both slices.
+                unsafe {
+                    while i + 32 <= n {
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let x = _mm256_loadu_ps(pa.add(i + 8 * j));
+                            let y = _mm256_loadu_ps(pb.add(i + 8 * j));
+                            *acc = combine(x, y, *acc);
+                        }
+                        i += 32;
+                    }
+                    while i + 8 <= n {
+                        acc[0] = combine(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
+                        i += 8;
+                    }
+                }
+                let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                let hi = _mm256_extractf128_ps(sum, 1);
+                let lo = _mm256_castps256_ps128(sum);
+                let s = _mm_add_ps(hi, lo);
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+                let tail: f32 = a[i..n].iter().zip(&b[i..n]).map($scalar).sum();
+                $finish(_mm_cvtss_f32(s) + tail)
+            }
+        };
+    }
+    kernel_256!(dot_avx2_neg, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |(x, y): (&f32, &f32)| x * y, |s: f32| -s);
+    kernel_256!(
+        l2sq_avx2,
+        |x, y, acc| {
+            let d = _mm256_sub_ps(x, y);
+            _mm256_fmadd_ps(d, d, acc)
+        },
+        |(x, y): (&f32, &f32)| (x - y) * (x - y),
+        |s: f32| s
+    );
+    kernel_256!(
+        l1_avx2,
+        |x, y, acc| {
+            // Clearing the sign bit is |x - y|.
+            let d = _mm256_sub_ps(x, y);
+            _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), d))
+        },
+        |(x, y): (&f32, &f32)| (x - y).abs(),
+        |s: f32| s
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets() -> Vec<KernelSet> {
+        let mut v = vec![SCALAR];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(x86::AVX512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                v.push(x86::AVX2);
+            }
+        }
+        v
+    }
+
+    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 20_000) as f32 / 10_000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn simd_kernels_match_scalar_at_odd_lengths() {
+        let lens: Vec<usize> = (0..=70).chain([127, 128, 129, 383, 384, 385, 1000, 1537]).collect();
+        for set in sets() {
+            for &n in &lens {
+                let a = pseudo_random(n, n as u32);
+                let b = pseudo_random(n, n as u32 + 7);
+                for (name, simd, scalar) in [
+                    ("dot", set.neg_dot, SCALAR.neg_dot),
+                    ("l2sq", set.l2sq, SCALAR.l2sq),
+                    ("l1", set.l1, SCALAR.l1),
+                ] {
+                    let (got, want) = (simd(&a, &b), scalar(&a, &b));
+                    let tol = 1e-4 * (1.0 + want.abs());
+                    assert!((got - want).abs() <= tol, "{} {name} n={n}: {got} vs {want}", set.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scores_are_higher_for_closer_vectors() {
+        let a = [1.0, 0.0];
+        let near = [0.9, 0.1];
+        let far = [-1.0, 0.0];
+        for metric in [
+            SimilarityMetric::Cosine,
+            SimilarityMetric::DotProduct,
+            SimilarityMetric::Euclidean,
+            SimilarityMetric::Manhattan,
+        ] {
+            let d = Distance::new(metric);
+            assert!(d.score(d.distance(&a, &near)) > d.score(d.distance(&a, &far)), "{metric:?}");
+        }
+        let e = Distance::new(SimilarityMetric::Euclidean);
+        assert!((e.score(e.distance(&[0.0, 0.0], &[3.0, 4.0])) + 5.0).abs() < 1e-6);
+        let m = Distance::new(SimilarityMetric::Manhattan);
+        assert!((m.score(m.distance(&[0.0, 0.0], &[3.0, -4.0])) + 7.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn normalize_gives_unit_norm_and_keeps_zero() {
+        let mut v = vec![3.0, 4.0];
+        assert_eq!(normalize(&mut v), 5.0);
+        assert!((v[0] - 0.6).abs() < 1e-7 && (v[1] - 0.8).abs() < 1e-7);
+        let mut z = vec![0.0; 3];
+        assert_eq!(normalize(&mut z), 0.0);
+        assert_eq!(z, vec![0.0; 3]);
+    }
+}

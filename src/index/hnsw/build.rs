@@ -1,0 +1,83 @@
+//! Graph construction: INSERT (Algorithm 1) with the neighbour-selection heuristic
+//! (Algorithm 4, without extending or keeping pruned candidates, as hnswlib does). Safe to run
+//! on several threads at once: each node's links change only under that node's lock.
+
+use super::HnswIndex;
+use super::search::Scratch;
+use crate::index::Candidate;
+use crate::store::{Slot, VectorStore};
+
+impl HnswIndex {
+    /// Links `slot`, whose vector is already in `store` and whose node already exists.
+    pub(super) fn insert_node(&self, store: &VectorStore, slot: u32, s: &mut Scratch) {
+        let level = self.graph.level(slot);
+        let Some((ep, top)) = self.graph.entry() else {
+            self.graph.promote_entry(slot, level);
+            return;
+        };
+        let q = store.vector(Slot(slot));
+        let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+        for lc in (level.saturating_add(1)..=top).rev() {
+            cur = self.greedy_closest(store, q, cur, lc, &mut s.links);
+        }
+        for lc in (0..=level.min(top)).rev() {
+            // Tombstones guide the walk but never become new neighbours.
+            self.search_layer(store, q, cur, self.params.ef_construction, lc, |n| store.is_live(n), s);
+            // Another thread may already have linked to this node on a layer above.
+            s.found.retain(|c| c.slot.0 != slot);
+            self.select_neighbours(store, &s.found, self.params.m, &mut s.selected);
+            {
+                let _guard = self.graph.lock(slot);
+                self.graph.set_links(slot, lc, s.selected.iter().map(|c| c.slot.0));
+            }
+            let selected = std::mem::take(&mut s.selected);
+            for c in &selected {
+                self.connect(store, c.slot.0, Candidate { dist: c.dist, slot: Slot(slot) }, lc, s);
+            }
+            s.selected = selected;
+            if let Some(&closest) = s.found.first() {
+                cur = closest;
+            }
+        }
+        if level > top {
+            self.graph.promote_entry(slot, level);
+        }
+    }
+
+    /// SELECT-NEIGHBORS-HEURISTIC: walks `candidates` (closest first) and keeps one only if it
+    /// is closer to the base than to every neighbour kept so far, which spreads links across
+    /// directions and keeps clusters connected.
+    fn select_neighbours(&self, store: &VectorStore, candidates: &[Candidate], m: usize, out: &mut Vec<Candidate>) {
+        out.clear();
+        if candidates.len() <= m {
+            out.extend_from_slice(candidates);
+            return;
+        }
+        for &c in candidates {
+            if out.len() >= m {
+                break;
+            }
+            let cv = store.vector(c.slot);
+            if out.iter().all(|r| self.distance.distance(cv, store.vector(r.slot)) >= c.dist) {
+                out.push(c);
+            }
+        }
+    }
+
+    /// Adds the reverse link `node -> new` on `level`, shrinking `node`'s links with the
+    /// heuristic when full (Algorithm 1, lines 11-16).
+    fn connect(&self, store: &VectorStore, node: u32, new: Candidate, level: u8, s: &mut Scratch) {
+        let _guard = self.graph.lock(node);
+        if self.graph.try_push_link(node, level, new.slot.0) {
+            return;
+        }
+        let nv = store.vector(Slot(node));
+        self.graph.links_into(node, level, &mut s.links);
+        s.pruned.clear();
+        s.pruned.push(new);
+        s.pruned.extend(s.links.iter().map(|&l| Candidate { dist: self.dist(store, nv, l), slot: Slot(l) }));
+        s.pruned.sort_unstable();
+        self.select_neighbours(store, &s.pruned, self.graph.max_links(level), &mut s.kept);
+        self.graph.set_links(node, level, s.kept.iter().map(|c| c.slot.0));
+    }
+}

@@ -1,0 +1,141 @@
+//! HNSW (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search using
+//! Hierarchical Navigable Small World graphs", 2016). Our own implementation: the graph holds
+//! slots only and reads vectors from the collection's store, inserts run on every core, deletes
+//! leave tombstones that searches walk through but never return, and the collection compacts
+//! (rebuilds) once tombstones pass [`COMPACT_FRACTION`] of the slots.
+//!
+//! Filtered search uses a small planner, as Qdrant does: a sample estimates how many records pass
+//! the filter; below [`EXACT_SCAN_FRACTION`] an exact scan over matching records is cheaper than a
+//! graph walk that must skip most nodes. A graph walk that finds fewer than `k` matches falls back
+//! to the exact scan, so a filtered search never returns fewer than `k` when `k` records match.
+
+mod build;
+mod graph;
+mod search;
+
+use std::ops::Range;
+
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use self::graph::{Graph, MAX_LEVEL};
+use self::search::with_scratch;
+use super::distance::Distance;
+use super::flat::exact_scan;
+use super::{Candidate, Query, VectorIndex};
+use crate::config::{HnswParams, IndexType};
+use crate::store::{Slot, VectorStore};
+
+/// Compact once this fraction of slots are tombstones.
+pub(crate) const COMPACT_FRACTION: f64 = 0.3;
+/// Filters estimated to pass fewer than this fraction of records use an exact scan.
+pub(crate) const EXACT_SCAN_FRACTION: f64 = 0.05;
+/// Records sampled to estimate a filter's selectivity.
+const SELECTIVITY_SAMPLE: usize = 256;
+/// Below this many live records a filtered search always scans: it is cheap and exact.
+const EXACT_SCAN_MAX_ROWS: usize = 2_048;
+/// Batches smaller than this are inserted on the calling thread.
+const PARALLEL_INSERT_MIN: usize = 256;
+
+pub(crate) struct HnswIndex {
+    params: HnswParams,
+    distance: Distance,
+    graph: Graph,
+    /// Level multiplier m_L = 1 / ln(M) (paper, section 4.1).
+    level_mult: f64,
+    rng: Mutex<SmallRng>,
+}
+
+impl HnswIndex {
+    pub(crate) fn new(params: HnswParams, distance: Distance) -> Self {
+        Self {
+            params,
+            distance,
+            graph: Graph::new(params.m),
+            level_mult: 1.0 / (params.m as f64).ln(),
+            // A fixed seed makes single-threaded builds reproducible.
+            rng: Mutex::new(SmallRng::seed_from_u64(0x5EED_0F_4E5A_u64)),
+        }
+    }
+
+    /// Draws a node's top layer: floor(-ln(U) * m_L) (paper, Algorithm 1, line 4).
+    fn random_level(level_mult: f64, rng: &mut SmallRng) -> u8 {
+        let u: f64 = 1.0 - rng.random::<f64>();
+        ((-u.ln() * level_mult) as u64).min(u64::from(MAX_LEVEL)) as u8
+    }
+
+    /// True when an exact scan should answer a filtered query (see the module docs).
+    fn prefers_exact_scan(&self, store: &VectorStore, accept: &dyn Fn(Slot) -> bool) -> bool {
+        if store.len() <= EXACT_SCAN_MAX_ROWS {
+            return true;
+        }
+        let n = store.slots();
+        let (mut live, mut passing) = (0usize, 0usize);
+        for j in 0..SELECTIVITY_SAMPLE {
+            // A multiplicative hash spreads the sample so it cannot alias with periodic data.
+            let slot = Slot(((j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % n as u64) as u32);
+            if store.is_live(slot) {
+                live += 1;
+                passing += usize::from(accept(slot));
+            }
+        }
+        live == 0 || (passing as f64) < EXACT_SCAN_FRACTION * live as f64
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn index_type(&self) -> IndexType {
+        IndexType::HNSW(self.params)
+    }
+
+    fn insert(&mut self, store: &VectorStore, new: Range<u32>) {
+        let levels: Vec<u8> = {
+            let (mult, rng) = (self.level_mult, self.rng.get_mut());
+            new.clone().map(|_| Self::random_level(mult, rng)).collect()
+        };
+        self.graph.grow(&levels);
+        let mut slots = new;
+        if self.graph.entry().is_none() {
+            // The first node becomes the entry point; inserting it alone avoids a race where
+            // several threads each find an empty graph.
+            if let Some(first) = slots.next() {
+                with_scratch(|s| self.insert_node(store, first, s));
+            }
+        }
+        let (start, n) = (slots.start as usize, slots.len());
+        let this = &*self;
+        if n < PARALLEL_INSERT_MIN {
+            with_scratch(|s| slots.for_each(|slot| this.insert_node(store, slot, s)));
+        } else {
+            crate::parallel::for_each_chunk(n, 16, |chunk| {
+                with_scratch(|s| chunk.for_each(|i| this.insert_node(store, (start + i) as u32, s)));
+            });
+        }
+    }
+
+    fn remove(&mut self, store: &mut VectorStore, slot: Slot) {
+        store.tombstone(slot);
+    }
+
+    fn search(&self, store: &VectorStore, query: &Query<'_>) -> Vec<Candidate> {
+        let ef = query.ef.unwrap_or(self.params.ef_search).max(query.k);
+        let Some(filter) = query.filter else {
+            return with_scratch(|s| self.knn(store, query.vector, query.k, ef, |slot| store.is_live(slot), s));
+        };
+        let accept = |slot: Slot| store.is_live(slot) && filter(slot);
+        if self.prefers_exact_scan(store, &accept) {
+            return exact_scan(store, &self.distance, query);
+        }
+        let found = with_scratch(|s| self.knn(store, query.vector, query.k, ef, accept, s));
+        if found.len() < query.k { exact_scan(store, &self.distance, query) } else { found }
+    }
+
+    fn needs_compaction(&self, store: &VectorStore) -> bool {
+        store.tombstones() as f64 > COMPACT_FRACTION * store.slots() as f64
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.graph.memory_bytes()
+    }
+}

@@ -1,0 +1,81 @@
+//! Indexes over a [`VectorStore`]'s slots. An index never owns or copies vectors and never sees
+//! user ids: it reads rows from the store and answers with slots. The collection owns the store,
+//! the index, and the translation back to records.
+
+pub(crate) mod distance;
+pub(crate) mod flat;
+pub(crate) mod hnsw;
+pub(crate) mod visited;
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use crate::config::{CollectionConfig, IndexType};
+use crate::store::{Slot, VectorStore};
+
+/// A slot and its distance to the query (lower is closer). Ordered by distance, then slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Candidate {
+    pub dist: f32,
+    pub slot: Slot,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist).then(self.slot.cmp(&other.slot))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A predicate over slots: the record's metadata passes the user's filter.
+pub(crate) type SlotFilter<'a> = &'a (dyn Fn(Slot) -> bool + Sync);
+
+/// One k-nearest-neighbour query as the index sees it. `query` is already validated and, for
+/// cosine, normalised.
+pub(crate) struct Query<'a> {
+    pub vector: &'a [f32],
+    pub k: usize,
+    /// HNSW beam width; ignored by exact indexes.
+    pub ef: Option<usize>,
+    pub filter: Option<SlotFilter<'a>>,
+}
+
+/// An index over the live slots of one store.
+pub(crate) trait VectorIndex: Send + Sync {
+    /// The index type and parameters, as configured.
+    fn index_type(&self) -> IndexType;
+
+    /// Indexes `new`, slots just appended to `store`. May use every core.
+    fn insert(&mut self, store: &VectorStore, new: Range<u32>);
+
+    /// Removes a live record from the index *and* the store, in the way this index needs
+    /// (Flat swaps the last row in; HNSW leaves a tombstone so its slots stay stable).
+    fn remove(&mut self, store: &mut VectorStore, slot: Slot);
+
+    /// Up to `k` live, filter-passing slots, closest first.
+    fn search(&self, store: &VectorStore, query: &Query<'_>) -> Vec<Candidate>;
+
+    /// True when tombstones have piled up enough that the collection should compact and rebuild.
+    fn needs_compaction(&self, _store: &VectorStore) -> bool {
+        false
+    }
+
+    /// Heap bytes held by the index itself (the store is counted separately).
+    fn memory_bytes(&self) -> usize;
+}
+
+/// Builds an empty index for `config`.
+pub(crate) fn new_index(config: &CollectionConfig) -> Box<dyn VectorIndex> {
+    let distance = distance::Distance::new(config.metric);
+    match config.index {
+        IndexType::Flat => Box::new(flat::FlatIndex::new(distance)),
+        IndexType::HNSW(params) => Box::new(hnsw::HnswIndex::new(params, distance)),
+    }
+}

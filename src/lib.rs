@@ -1,0 +1,44 @@
+//! # vectorlite
+//!
+//! A fast, embeddable, in-memory vector database for AI agents. A [`VectorLiteClient`] holds
+//! named [`Collection`]s; each has a dimension, a [`SimilarityMetric`] and an [`IndexType`]
+//! (exact Flat or approximate HNSW). Records have a `u64` id, a vector, optional text and
+//! optional JSON metadata, and can be searched by vector with an optional [`Filter`].
+//!
+//! ```
+//! use serde_json::json;
+//! use vectorlite::{CollectionConfig, Filter, SearchOptions, VectorLiteClient};
+//!
+//! let client = VectorLiteClient::new();
+//! let docs = client.create_collection("docs", CollectionConfig::new(3))?;
+//! docs.add(&[1.0, 0.0, 0.0], Some("rust".into()), Some(json!({"lang": "en"})))?;
+//! docs.add(&[0.0, 1.0, 0.0], Some("rost".into()), Some(json!({"lang": "de"})))?;
+//!
+//! let options = SearchOptions::new(1).with_filter(Filter::parse(&json!({"lang": "de"}))?);
+//! let hits = docs.search(&[1.0, 0.2, 0.0], &options)?;
+//! assert_eq!(hits[0].text.as_deref(), Some("rost"));
+//! # Ok::<(), vectorlite::Error>(())
+//! ```
+
+mod client;
+mod collection;
+mod config;
+mod error;
+mod filter;
+mod index;
+mod parallel;
+
+#[doc(hidden)]
+pub mod dataset;
+mod store;
+
+pub use client::VectorLiteClient;
+pub use collection::{Collection, CollectionInfo, MAX_K, NewRecord, Record, SearchOptions, SearchResult};
+pub use config::{CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, SimilarityMetric};
+pub use error::{Error, FilterError, Result};
+pub use filter::Filter;
+pub use index::distance::simd_level;
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,272 @@
+//! `VectorStore`: one collection's records as columns indexed by [`Slot`]: a single row-major
+//! `Vec<f32>` of vectors plus id, text, metadata and liveness columns, and the id -> slot map.
+//! It knows nothing about indexes or metrics; indexes read rows by slot and never copy them.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Slot(pub u32);
+
+impl Slot {
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The most rows a store holds; slots are `u32` and `u32::MAX` is kept free as a sentinel.
+pub(crate) const MAX_SLOTS: usize = u32::MAX as usize - 1;
+
+/// Columns of one collection. Rows are either live or tombstones (deleted, but still present so
+/// that HNSW slot numbers stay stable until the next compaction).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VectorStore {
+    dim: usize,
+    vectors: Vec<f32>,
+    ids: Vec<u64>,
+    texts: Vec<Option<String>>,
+    metadata: Vec<Option<Value>>,
+    live: Vec<bool>,
+    id_to_slot: HashMap<u64, Slot>,
+    tombstones: usize,
+}
+
+impl VectorStore {
+    pub(crate) fn new(dim: usize) -> Self {
+        Self { dim, ..Self::default() }
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows including tombstones: the slot numbers in use are `0..slots()`.
+    pub(crate) fn slots(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Live records.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len() - self.tombstones
+    }
+
+    pub(crate) fn tombstones(&self) -> usize {
+        self.tombstones
+    }
+
+    /// The whole row-major vector buffer, tombstones included.
+    pub(crate) fn vectors(&self) -> &[f32] {
+        &self.vectors
+    }
+
+    #[inline(always)]
+    pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
+        let start = slot.index() * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    #[inline]
+    pub(crate) fn id(&self, slot: Slot) -> u64 {
+        self.ids[slot.index()]
+    }
+
+    #[inline]
+    pub(crate) fn is_live(&self, slot: Slot) -> bool {
+        self.live[slot.index()]
+    }
+
+    pub(crate) fn text(&self, slot: Slot) -> Option<&str> {
+        self.texts[slot.index()].as_deref()
+    }
+
+    pub(crate) fn metadata(&self, slot: Slot) -> Option<&Value> {
+        self.metadata[slot.index()].as_ref()
+    }
+
+    pub(crate) fn slot_of(&self, id: u64) -> Option<Slot> {
+        self.id_to_slot.get(&id).copied()
+    }
+
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.vectors.reserve(rows * self.dim);
+        self.ids.reserve(rows);
+        self.texts.reserve(rows);
+        self.metadata.reserve(rows);
+        self.live.reserve(rows);
+        self.id_to_slot.reserve(rows);
+    }
+
+    /// Appends a live row. The caller has validated the vector and checked that `id` is free.
+    pub(crate) fn push(&mut self, id: u64, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<Slot> {
+        debug_assert_eq!(vector.len(), self.dim);
+        debug_assert!(!self.id_to_slot.contains_key(&id));
+        if self.ids.len() >= MAX_SLOTS {
+            return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
+        }
+        let slot = Slot(self.ids.len() as u32);
+        self.vectors.extend_from_slice(vector);
+        self.ids.push(id);
+        self.texts.push(text);
+        self.metadata.push(metadata);
+        self.live.push(true);
+        self.id_to_slot.insert(id, slot);
+        Ok(slot)
+    }
+
+    pub(crate) fn set_metadata(&mut self, slot: Slot, metadata: Option<Value>) {
+        self.metadata[slot.index()] = metadata;
+    }
+
+    /// Removes a live row by moving the last row into its place (Flat's delete). The tombstone
+    /// count is unchanged: the removed row was live, and a moved tombstone stays one.
+    pub(crate) fn swap_remove(&mut self, slot: Slot) {
+        let i = slot.index();
+        debug_assert!(self.live[i]);
+        let last = self.ids.len() - 1;
+        self.id_to_slot.remove(&self.ids[i]);
+        if i != last {
+            let (d, last_start) = (self.dim, last * self.dim);
+            self.vectors.copy_within(last_start..last_start + d, i * d);
+            if self.live[last] {
+                self.id_to_slot.insert(self.ids[last], slot);
+            }
+        }
+        self.vectors.truncate(last * self.dim);
+        self.ids.swap_remove(i);
+        self.texts.swap_remove(i);
+        self.metadata.swap_remove(i);
+        self.live.swap_remove(i);
+    }
+
+    /// Marks a live row deleted but keeps its slot (HNSW's delete); [`compact`](Self::compact) drops it later.
+    pub(crate) fn tombstone(&mut self, slot: Slot) {
+        let i = slot.index();
+        debug_assert!(self.live[i]);
+        self.id_to_slot.remove(&self.ids[i]);
+        self.live[i] = false;
+        self.texts[i] = None;
+        self.metadata[i] = None;
+        self.tombstones += 1;
+    }
+
+    /// Drops every tombstone, renumbering live rows to `0..len()` in their current order.
+    pub(crate) fn compact(&mut self) {
+        let d = self.dim;
+        let mut w = 0;
+        for r in 0..self.ids.len() {
+            if !self.live[r] {
+                continue;
+            }
+            if r != w {
+                self.vectors.copy_within(r * d..(r + 1) * d, w * d);
+                self.ids[w] = self.ids[r];
+                self.texts.swap(w, r);
+                self.metadata.swap(w, r);
+                self.live[w] = true;
+                self.id_to_slot.insert(self.ids[w], Slot(w as u32));
+            }
+            w += 1;
+        }
+        self.vectors.truncate(w * d);
+        self.ids.truncate(w);
+        self.texts.truncate(w);
+        self.metadata.truncate(w);
+        self.live.truncate(w);
+        self.tombstones = 0;
+        self.vectors.shrink_to_fit();
+    }
+
+    /// Live slots in slot order.
+    pub(crate) fn live_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.live.iter().enumerate().filter(|(_, l)| **l).map(|(i, _)| Slot(i as u32))
+    }
+
+    /// Approximate heap bytes held, counting capacity rather than length.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let text_bytes: usize = self.texts.iter().flatten().map(String::capacity).sum();
+        let meta_bytes: usize = self.metadata.iter().flatten().map(json_heap_bytes).sum();
+        self.vectors.capacity() * size_of::<f32>()
+            + self.ids.capacity() * size_of::<u64>()
+            + self.texts.capacity() * size_of::<Option<String>>()
+            + self.metadata.capacity() * size_of::<Option<Value>>()
+            + self.live.capacity()
+            // hashbrown: one control byte plus the (key, value) pair per bucket.
+            + self.id_to_slot.capacity() * (1 + size_of::<(u64, Slot)>())
+            + text_bytes
+            + meta_bytes
+    }
+}
+
+/// Rough heap size of a JSON value (serde_json's default map is a BTreeMap).
+fn json_heap_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.capacity(),
+        Value::Array(a) => a.iter().map(|x| size_of::<Value>() + json_heap_bytes(x)).sum(),
+        Value::Object(o) => o.iter().map(|(k, x)| k.capacity() + size_of::<Value>() + 24 + json_heap_bytes(x)).sum(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store_with(ids: &[u64]) -> VectorStore {
+        let mut s = VectorStore::new(2);
+        for &id in ids {
+            s.push(id, &[id as f32, -(id as f32)], Some(format!("t{id}")), Some(json!({"id": id}))).unwrap();
+        }
+        s
+    }
+
+    fn assert_consistent(s: &VectorStore) {
+        for slot in s.live_slots() {
+            let id = s.id(slot);
+            assert_eq!(s.slot_of(id), Some(slot));
+            assert_eq!(s.vector(slot), &[id as f32, -(id as f32)]);
+            assert_eq!(s.text(slot), Some(format!("t{id}").as_str()));
+        }
+        assert_eq!(s.live_slots().count(), s.len());
+    }
+
+    #[test]
+    fn swap_remove_moves_the_last_row_and_keeps_the_map_right() {
+        let mut s = store_with(&[10, 11, 12, 13]);
+        s.swap_remove(Slot(1));
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.slot_of(11), None);
+        assert_eq!(s.slot_of(13), Some(Slot(1)));
+        assert_consistent(&s);
+        s.swap_remove(Slot(2)); // the last row
+        assert_eq!(s.len(), 2);
+        assert_consistent(&s);
+    }
+
+    #[test]
+    fn tombstones_then_compact_renumbers_live_rows() {
+        let mut s = store_with(&[1, 2, 3, 4, 5]);
+        s.tombstone(Slot(0));
+        s.tombstone(Slot(3));
+        assert_eq!((s.len(), s.slots(), s.tombstones()), (3, 5, 2));
+        assert_eq!(s.slot_of(1), None);
+        assert!(!s.is_live(Slot(3)));
+        s.compact();
+        assert_eq!((s.len(), s.slots(), s.tombstones()), (3, 3, 0));
+        assert_eq!(s.live_slots().map(|sl| s.id(sl)).collect::<Vec<_>>(), vec![2, 3, 5]);
+        assert_consistent(&s);
+    }
+
+    #[test]
+    fn memory_estimate_grows_with_content() {
+        let small = store_with(&[1]);
+        let big = store_with(&(0..1000).collect::<Vec<_>>());
+        assert!(big.memory_bytes() > small.memory_bytes() + 1000 * 2 * 4);
+    }
+}

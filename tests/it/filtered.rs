@@ -1,0 +1,85 @@
+//! Filtered search in both HNSW regimes (graph walk and exact scan of matches) against exact
+//! filtered results, and filter errors.
+
+use serde_json::json;
+use vectorlite::dataset::recall_at_k;
+use vectorlite::{Error, Filter, SearchOptions, SimilarityMetric, VectorLiteClient};
+
+use crate::common::{data, fill, flat, hnsw};
+
+fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> Vec<Vec<u64>> {
+    hits.iter().map(|h| h.iter().map(|r| r.id).collect()).collect()
+}
+
+#[test]
+fn filtered_search_returns_the_k_best_matches_in_every_regime() {
+    let seed = 4242;
+    let (base, queries) = data(8_000, 40, 32, seed);
+    let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
+    let approx = VectorLiteClient::new().create_collection("h", hnsw(32, SimilarityMetric::Cosine)).unwrap();
+    let exact = VectorLiteClient::new().create_collection("f", flat(32, SimilarityMetric::Cosine)).unwrap();
+    fill(&approx, &base);
+    fill(&exact, &base);
+    // bucket = row % 100: 50%, 10% and 6% go through the graph walk; 1% and 0.3% through the exact scan.
+    let cases = [
+        (json!({"bucket": {"$lt": 50}}), 400),
+        (json!({"bucket": {"$lt": 10}}), 80),
+        (json!({"bucket": {"$in": [1, 2, 3, 4, 5, 6]}}), 48),
+        (json!({"bucket": 7}), 8),
+        (json!({"$and": [{"bucket": 7}, {"i": {"$lt": 2400}}]}), 3),
+    ];
+    for (filter, per_query_floor) in cases {
+        let f = Filter::parse(&filter).unwrap();
+        let opts = SearchOptions::new(10).with_filter(f.clone());
+        let truth = ids(&exact.search_batch(&qs, &opts).unwrap());
+        let got = approx.search_batch(&qs, &opts).unwrap();
+        let matching = (0..8_000).filter(|i| f.matches(Some(&json!({"i": i, "bucket": i % 100})))).count();
+        for (hits, t) in got.iter().zip(&truth) {
+            assert_eq!(hits.len(), 10.min(matching), "{filter}: never fewer than k when k match");
+            assert_eq!(t.len(), hits.len());
+            for h in hits {
+                assert!(f.matches(h.metadata.as_ref()), "{filter}: id {} does not match", h.id);
+            }
+        }
+        let recall = recall_at_k(&ids(&got), &truth, 10.min(matching));
+        println!("{filter}: {matching} matches, recall@10 {recall:.3}");
+        assert!(recall >= 0.9, "{filter}: recall {recall} (seed {seed})");
+        if matching < 8_000 / 20 {
+            assert_eq!(recall, 1.0, "{filter}: selective filters use an exact scan");
+        }
+        assert!(matching >= per_query_floor.min(10));
+    }
+}
+
+#[test]
+fn filter_with_no_match_returns_nothing() {
+    let (base, queries) = data(3_000, 2, 8, 1);
+    let c = VectorLiteClient::new().create_collection("h", hnsw(8, SimilarityMetric::Euclidean)).unwrap();
+    fill(&c, &base);
+    let opts = SearchOptions::new(10).with_filter(Filter::parse(&json!({"bucket": 1000})).unwrap());
+    assert!(c.search(queries.row(0), &opts).unwrap().is_empty());
+}
+
+#[test]
+fn filters_see_metadata_updates_and_deletes() {
+    for config in [flat(2, SimilarityMetric::Euclidean), hnsw(2, SimilarityMetric::Euclidean)] {
+        let c = VectorLiteClient::new().create_collection("c", config).unwrap();
+        let a = c.add(&[0.0, 0.0], None, Some(json!({"tag": "x"}))).unwrap();
+        let b = c.add(&[1.0, 0.0], None, Some(json!({"tag": "y"}))).unwrap();
+        let opts = SearchOptions::new(5).with_filter(Filter::parse(&json!({"tag": "x"})).unwrap());
+        assert_eq!(c.search(&[0.0, 0.0], &opts).unwrap().iter().map(|h| h.id).collect::<Vec<_>>(), [a]);
+        c.update_metadata(b, Some(json!({"tag": "x"}))).unwrap();
+        assert_eq!(c.search(&[0.0, 0.0], &opts).unwrap().len(), 2);
+        c.delete(a).unwrap();
+        assert_eq!(c.search(&[0.0, 0.0], &opts).unwrap().iter().map(|h| h.id).collect::<Vec<_>>(), [b]);
+    }
+}
+
+#[test]
+fn invalid_filters_are_typed_errors() {
+    let e = Filter::parse(&json!({"price": {"$gt": [1]}})).unwrap_err();
+    assert_eq!(e.path, "price.$gt");
+    let as_error: Error = e.into();
+    assert!(matches!(as_error, Error::Filter(_)));
+    assert!(as_error.to_string().contains("price.$gt"));
+}
