@@ -120,7 +120,10 @@ impl CollectionConfig {
                 return Err(invalid("ef_construction", format!("{} is not in 1..=4096", p.ef_construction)));
             }
             if !(1..=crate::collection::MAX_K).contains(&p.ef_search) {
-                return Err(invalid("ef_search", format!("{} is not in 1..={}", p.ef_search, crate::collection::MAX_K)));
+                return Err(invalid(
+                    "ef_search",
+                    format!("{} is not in 1..={}", p.ef_search, crate::collection::MAX_K),
+                ));
             }
         }
         Ok(())

@@ -108,9 +108,13 @@ pub fn read_f32(path: &Path, dim: usize) -> std::io::Result<Vectors> {
 pub fn read_i32(path: &Path, k: usize) -> std::io::Result<Vec<Vec<i32>>> {
     let bytes = std::fs::read(path)?;
     if k == 0 || bytes.len() % (4 * k) != 0 {
-        return Err(std::io::Error::other(format!("{}: not a whole number of rows of {k} i32", path.display())));
+        return Err(std::io::Error::other(format!(
+            "{}: not a whole number of rows of {k} i32",
+            path.display()
+        )));
     }
-    let values: Vec<i32> = bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values: Vec<i32> =
+        bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Ok(values.chunks_exact(k).map(<[i32]>::to_vec).collect())
 }
 
@@ -163,7 +167,8 @@ mod tests {
         assert_eq!(read_f32(&p, 2).unwrap().row(1), &[3.0, 4.0]);
         assert!(read_f32(&p, 3).is_err());
         let g = dir.join("gt.i32");
-        std::fs::write(&g, [7i32, 8, 9, 10].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(&g, [7i32, 8, 9, 10].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+            .unwrap();
         assert_eq!(read_i32(&g, 2).unwrap(), vec![vec![7, 8], vec![9, 10]]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -129,7 +129,10 @@ fn parse_node(json: &Value, path: &str) -> Result<Node, FilterError> {
             }
             "$not" => Node::Not(Box::new(parse_node(val, &here)?)),
             k if k.starts_with('$') => {
-                return Err(err(&here, format!("unknown operator {k}; top-level operators are $and, $or, $not")));
+                return Err(err(
+                    &here,
+                    format!("unknown operator {k}; top-level operators are $and, $or, $not"),
+                ));
             }
             k => {
                 let segments: Vec<String> = k.split('.').map(str::to_owned).collect();
@@ -163,7 +166,9 @@ fn parse_op(key: &str, val: &Value, path: &str) -> Result<Op, FilterError> {
         let bound = match val {
             Value::Number(n) => Bound::Number(n.as_f64().unwrap_or(f64::NAN)),
             Value::String(s) => Bound::String(s.clone()),
-            other => return Err(err(path, format!("{key} needs a number or a string, got {}", type_name(other)))),
+            other => {
+                return Err(err(path, format!("{key} needs a number or a string, got {}", type_name(other))));
+            }
         };
         Ok(Op::Cmp(ord, or_equal, bound))
     };
@@ -203,7 +208,9 @@ fn parse_op(key: &str, val: &Value, path: &str) -> Result<Op, FilterError> {
         }
         other => Err(err(
             path,
-            format!("unknown operator {other}; use $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $not"),
+            format!(
+                "unknown operator {other}; use $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $not"
+            ),
         )),
     }
 }
@@ -267,7 +274,9 @@ fn json_eq(a: &Value, b: &Value) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => objects_eq(x, y),
         _ => a == b,
     }

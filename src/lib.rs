@@ -38,6 +38,7 @@ pub use config::{CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, Similar
 pub use error::{Error, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;
+pub use parallel::set_max_threads;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -5,12 +5,43 @@
 //! work done under a lock (HNSW builds, large exact scans) runs on scoped threads that steal
 //! nothing, and rayon is used only outside locks (batch validation, batch search).
 
+use std::cell::Cell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Threads to use for one parallel loop: the machine's parallelism.
+/// 0 = no limit; otherwise the most threads one call may use.
+static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Set while this thread runs one task of an already-parallel batch.
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Limits how many threads a single call (an insert batch, an exact scan) may use; `None`
+/// lifts the limit. Batch search still spreads queries over rayon's pool.
+pub fn set_max_threads(limit: Option<usize>) {
+    MAX_THREADS.store(limit.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// Threads to use for one parallel loop: the machine's parallelism, within the limit, and 1
+/// inside a task that is already one of many.
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    if SERIAL.get() {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match MAX_THREADS.load(Ordering::Relaxed) {
+        0 => cores,
+        limit => cores.min(limit),
+    }
+}
+
+/// Runs `f` with intra-call parallelism off on this thread (the caller parallelises already).
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let was = SERIAL.replace(true);
+    let out = f();
+    SERIAL.set(was);
+    out
 }
 
 /// Calls `f` on consecutive chunks of `0..n`, handed out dynamically to all cores. Runs inline
@@ -42,7 +73,11 @@ pub(crate) fn for_each_chunk(n: usize, chunk: usize, f: impl Fn(Range<usize>) + 
 }
 
 /// Splits `0..n` into one range per core, maps each with `f` and returns the results in order.
-pub(crate) fn map_split<T: Send>(n: usize, min_per_thread: usize, f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+pub(crate) fn map_split<T: Send>(
+    n: usize,
+    min_per_thread: usize,
+    f: impl Fn(Range<usize>) -> T + Sync,
+) -> Vec<T> {
     let parts = threads().min(n / min_per_thread.max(1)).max(1);
     if parts == 1 {
         return vec![f(0..n)];

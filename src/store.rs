@@ -102,7 +102,13 @@ impl VectorStore {
     }
 
     /// Appends a live row. The caller has validated the vector and checked that `id` is free.
-    pub(crate) fn push(&mut self, id: u64, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<Slot> {
+    pub(crate) fn push(
+        &mut self,
+        id: u64,
+        vector: &[f32],
+        text: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<Slot> {
         debug_assert_eq!(vector.len(), self.dim);
         debug_assert!(!self.id_to_slot.contains_key(&id));
         if self.ids.len() >= MAX_SLOTS {
@@ -208,7 +214,9 @@ fn json_heap_bytes(v: &Value) -> usize {
     match v {
         Value::String(s) => s.capacity(),
         Value::Array(a) => a.iter().map(|x| size_of::<Value>() + json_heap_bytes(x)).sum(),
-        Value::Object(o) => o.iter().map(|(k, x)| k.capacity() + size_of::<Value>() + 24 + json_heap_bytes(x)).sum(),
+        Value::Object(o) => {
+            o.iter().map(|(k, x)| k.capacity() + size_of::<Value>() + 24 + json_heap_bytes(x)).sum()
+        }
         _ => 0,
     }
 }

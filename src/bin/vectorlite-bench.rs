@@ -1,1 +1,301 @@
-fn main() {}
+//! `vectorlite-bench`: recall, queries per second, build speed and memory of vectorlite's Flat
+//! and HNSW collections on the seeded "clustered-384" recipe (shared/bench/README.md) or on
+//! external raw files, measured through the full public API. Prints a table, or JSON lines.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+use vectorlite::dataset::{Recipe, Vectors, clustered, read_f32, read_i32, recall_at_k};
+use vectorlite::{
+    Collection, CollectionConfig, Filter, HnswParams, IndexType, NewRecord, SearchOptions, SimilarityMetric,
+};
+
+/// Benchmarks vectorlite's indexes. Defaults follow the reference recipe.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Base vectors to generate.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Queries to generate.
+    #[arg(long, default_value_t = 1_000)]
+    queries: usize,
+    /// Dimension (also of external files).
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    /// Cluster centres.
+    #[arg(long, default_value_t = 1_000)]
+    clusters: usize,
+    /// Noise standard deviation per coordinate.
+    #[arg(long, default_value_t = 0.10)]
+    sigma: f32,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// HNSW M.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW ef_construction.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// HNSW ef values to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,48,64,128,256")]
+    ef: Vec<usize>,
+    /// External base vectors (raw little-endian f32, row-major).
+    #[arg(long, requires_all = ["query_file", "gt"])]
+    base: Option<PathBuf>,
+    /// External query vectors (raw little-endian f32).
+    #[arg(long = "query-file")]
+    query_file: Option<PathBuf>,
+    /// External ground truth (raw little-endian i32, `gt_k` per query).
+    #[arg(long)]
+    gt: Option<PathBuf>,
+    /// Neighbours per query in the ground-truth file.
+    #[arg(long, default_value_t = 100)]
+    gt_k: usize,
+    /// Skip the Flat rows (ground truth is then required from --gt).
+    #[arg(long)]
+    skip_flat: bool,
+    /// Skip the filtered-search rows.
+    #[arg(long)]
+    skip_filtered: bool,
+    /// Threads for building the HNSW graph (default: all cores).
+    #[arg(long)]
+    build_threads: Option<usize>,
+    /// Write the data and exact top-100 ground truth to DIR in the shared exchange format
+    /// (meta.json, base.f32, queries.f32, gt.i32), then exit.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One measured configuration.
+#[derive(Serialize, Default)]
+struct Row {
+    engine: String,
+    ef: Option<usize>,
+    filter: Option<String>,
+    recall10: f64,
+    qps_1t: f64,
+    p50_us: f64,
+    p99_us: f64,
+    qps_2t: f64,
+    build_s: f64,
+    build_vps: f64,
+    bytes_per_vector: f64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(args.k >= 1 && args.k <= 10, "--k must be 1..=10 (recall@10 is reported)");
+    let (base, queries, external_gt) = load_data(&args)?;
+    let n = base.len();
+    let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
+    eprintln!(
+        "data: {n} x {} base, {} queries; kernels: {}; threads: {}",
+        base.dim,
+        qs.len(),
+        vectorlite::simd_level(),
+        rayon::current_num_threads()
+    );
+    if let Some(dir) = &args.export {
+        return export(dir, &args, &base, &queries);
+    }
+    let mut rows = Vec::new();
+    let mut print = |row: Row, args: &Args| {
+        if args.json {
+            println!("{}", serde_json::to_string(&row).unwrap_or_default());
+        } else {
+            print_row(&row);
+        }
+        rows.push(row);
+    };
+    if !args.json {
+        println!(
+            "| engine | ef | filter | recall@10 | QPS 1T | p50 µs | p99 µs | QPS 2T batch | build s | build vec/s | bytes/vec |"
+        );
+        println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    }
+
+    let mut truth: Option<Vec<Vec<u64>>> = external_gt;
+    let mut flat_collection = None;
+    if !args.skip_flat || !args.skip_filtered || truth.is_none() {
+        let (flat, build_s) = build(&base, IndexType::Flat)?;
+        let exact_truth = ids(&flat.search_batch(&qs, &SearchOptions::new(10))?);
+        let truth_ref = truth.get_or_insert(exact_truth);
+        if !args.skip_flat {
+            // A true one-thread figure: the scan may not split across cores.
+            vectorlite::set_max_threads(Some(1));
+            let mut row = measure(&flat, &qs, &SearchOptions::new(args.k), truth_ref, qs.len().min(200))?;
+            vectorlite::set_max_threads(None);
+            row.engine = "flat".into();
+            row.build_s = build_s;
+            row.build_vps = n as f64 / build_s;
+            row.bytes_per_vector = flat.info().memory_bytes as f64 / n as f64;
+            let gbps = row.qps_1t * (n * base.dim * 4) as f64 / 1e9;
+            eprintln!("flat scan: {gbps:.1} GB/s on one thread");
+            print(row, &args);
+        }
+        flat_collection = Some(flat);
+    }
+    let truth = truth.context("no ground truth")?;
+
+    let params = HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: 64 };
+    vectorlite::set_max_threads(args.build_threads);
+    let (hnsw, build_s) = build(&base, IndexType::HNSW(params))?;
+    vectorlite::set_max_threads(None);
+    let bytes_per_vector = hnsw.info().memory_bytes as f64 / n as f64;
+    for &ef in &args.ef {
+        let mut row = measure(&hnsw, &qs, &SearchOptions::new(args.k).with_ef(ef), &truth, qs.len())?;
+        row.engine = "hnsw".into();
+        row.ef = Some(ef);
+        row.build_s = build_s;
+        row.build_vps = n as f64 / build_s;
+        row.bytes_per_vector = bytes_per_vector;
+        print(row, &args);
+    }
+
+    if let (false, Some(flat)) = (args.skip_filtered, &flat_collection) {
+        for (label, filter) in [("10%", json!({"bucket": {"$lt": 10}})), ("1%", json!({"bucket": 0}))] {
+            let filter = Filter::parse(&filter)?;
+            let opts = SearchOptions::new(args.k).with_filter(filter);
+            let filtered_truth = ids(&flat.search_batch(&qs, &opts)?);
+            for &ef in args.ef.iter().filter(|&&ef| ef == 64 || ef == 128) {
+                let mut row = measure(&hnsw, &qs, &opts.clone().with_ef(ef), &filtered_truth, qs.len())?;
+                row.engine = "hnsw".into();
+                row.ef = Some(ef);
+                row.filter = Some(label.into());
+                row.bytes_per_vector = bytes_per_vector;
+                print(row, &args);
+            }
+        }
+    }
+    if rows.is_empty() {
+        bail!("nothing measured");
+    }
+    Ok(())
+}
+
+fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<Vec<Vec<u64>>>)> {
+    if let (Some(b), Some(q), Some(g)) = (&args.base, &args.query_file, &args.gt) {
+        let base = read_f32(b, args.dim)?;
+        let queries = read_f32(q, args.dim)?;
+        let gt = read_i32(g, args.gt_k)?;
+        ensure!(gt.len() == queries.len(), "{} ground-truth rows for {} queries", gt.len(), queries.len());
+        let gt = gt.into_iter().map(|row| row.into_iter().map(|i| i as u64).collect()).collect();
+        return Ok((base, queries, Some(gt)));
+    }
+    let recipe = Recipe {
+        n_base: args.n,
+        n_queries: args.queries,
+        dim: args.dim,
+        clusters: args.clusters,
+        sigma: args.sigma,
+        seed: args.seed,
+    };
+    let (base, queries) = clustered(&recipe);
+    Ok((base, queries, None))
+}
+
+/// A cosine collection holding `base` with ids = row numbers and metadata `{"bucket": row % 100}`.
+fn build(base: &Vectors, index: IndexType) -> Result<(Collection, f64)> {
+    let config = CollectionConfig::new(base.dim).with_metric(SimilarityMetric::Cosine).with_index(index);
+    let c = Collection::new("bench", config)?;
+    let records: Vec<NewRecord> = base
+        .rows()
+        .enumerate()
+        .map(|(i, v)| NewRecord::new(v.to_vec()).with_metadata(json!({"bucket": i % 100})))
+        .collect();
+    let start = Instant::now();
+    c.add_batch(records)?;
+    Ok((c, start.elapsed().as_secs_f64()))
+}
+
+/// Recall on every query, latency one query at a time on `single` queries, and batch
+/// throughput over rayon's pool.
+fn measure(
+    c: &Collection,
+    qs: &[Vec<f32>],
+    opts: &SearchOptions,
+    truth: &[Vec<u64>],
+    single: usize,
+) -> Result<Row> {
+    // Warm-up: touch the data once so the first timed queries do not pay page faults.
+    for q in qs.iter().take(20) {
+        c.search(q, opts)?;
+    }
+    let mut latencies = Vec::with_capacity(single);
+    let start = Instant::now();
+    for q in &qs[..single] {
+        let t = Instant::now();
+        std::hint::black_box(c.search(q, opts)?);
+        latencies.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let qps_1t = single as f64 / start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+
+    let start = Instant::now();
+    let hits = c.search_batch(qs, opts)?;
+    let qps_2t = qs.len() as f64 / start.elapsed().as_secs_f64();
+    Ok(Row {
+        recall10: recall_at_k(&ids(&hits), truth, 10.min(opts.k)),
+        qps_1t,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        qps_2t,
+        ..Row::default()
+    })
+}
+
+/// Writes the exchange format of shared/bench/README.md.
+fn export(dir: &std::path::Path, args: &Args, base: &Vectors, queries: &Vectors) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let gt_k = 100.min(base.len());
+    let (flat, _) = build(base, IndexType::Flat)?;
+    let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
+    let gt = ids(&flat.search_batch(&qs, &SearchOptions::new(gt_k))?);
+    let f32_bytes = |v: &Vectors| v.data.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(dir.join("base.f32"), f32_bytes(base))?;
+    std::fs::write(dir.join("queries.f32"), f32_bytes(queries))?;
+    let gt_bytes: Vec<u8> = gt.iter().flatten().flat_map(|&i| (i as i32).to_le_bytes()).collect();
+    std::fs::write(dir.join("gt.i32"), gt_bytes)?;
+    let meta = json!({
+        "dim": base.dim, "n_base": base.len(), "n_queries": queries.len(), "gt_k": gt_k, "metric": "cosine",
+        "recipe": format!("clustered: {} clusters, sigma {}, seed {}", args.clusters, args.sigma, args.seed),
+    });
+    std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
+    eprintln!("wrote {}", dir.display());
+    Ok(())
+}
+
+fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> Vec<Vec<u64>> {
+    hits.iter().map(|h| h.iter().map(|r| r.id).collect()).collect()
+}
+
+fn print_row(r: &Row) {
+    let opt = |v: f64| if v > 0.0 { format!("{v:.0}") } else { "–".into() };
+    println!(
+        "| {} | {} | {} | {:.3} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
+        r.engine,
+        r.ef.map_or("–".into(), |e| e.to_string()),
+        r.filter.as_deref().unwrap_or("–"),
+        r.recall10,
+        r.qps_1t,
+        r.p50_us,
+        r.p99_us,
+        r.qps_2t,
+        if r.build_s > 0.0 { format!("{:.1}", r.build_s) } else { "–".into() },
+        opt(r.build_vps),
+        r.bytes_per_vector,
+    );
+}

@@ -117,7 +117,10 @@ struct State {
 
 impl std::fmt::Debug for Collection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Collection").field("name", &self.inner.name).field("config", &self.inner.config).finish()
+        f.debug_struct("Collection")
+            .field("name", &self.inner.name)
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 

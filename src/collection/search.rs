@@ -125,7 +125,11 @@ impl Collection {
     }
 
     /// Runs many queries in parallel under one consistent view; results in query order.
-    pub fn search_batch(&self, queries: &[Vec<f32>], options: &SearchOptions) -> Result<Vec<Vec<SearchResult>>> {
+    pub fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        options: &SearchOptions,
+    ) -> Result<Vec<Vec<SearchResult>>> {
         options.validate()?;
         queries.iter().try_for_each(|q| self.check_vector(q))?;
         // Each task takes its own shared lock: a rayon task must never wait on a lock held
@@ -134,7 +138,7 @@ impl Collection {
             .par_iter()
             .map(|q| {
                 let state = self.inner.state.read_recursive();
-                self.search_locked(&state, q, options)
+                crate::parallel::serial(|| self.search_locked(&state, q, options))
             })
             .collect())
     }

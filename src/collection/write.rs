@@ -45,13 +45,25 @@ impl Collection {
     }
 
     /// Adds a record under an explicit id; [`Error::IdExists`] if it is taken.
-    pub fn insert(&self, id: u64, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<()> {
+    pub fn insert(
+        &self,
+        id: u64,
+        vector: &[f32],
+        text: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<()> {
         let item = self.prepare(Some(id), vector.to_vec(), text, metadata)?;
         self.write(vec![item], IdMode::Insert).map(drop)
     }
 
     /// Inserts a record, or replaces vector, text and metadata of the record with this id.
-    pub fn upsert(&self, id: u64, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<()> {
+    pub fn upsert(
+        &self,
+        id: u64,
+        vector: &[f32],
+        text: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<()> {
         let item = self.prepare(Some(id), vector.to_vec(), text, metadata)?;
         self.write(vec![item], IdMode::Upsert).map(drop)
     }
@@ -114,7 +126,13 @@ impl Collection {
         state.index = index;
     }
 
-    fn prepare(&self, id: Option<u64>, mut vector: Vec<f32>, text: Option<String>, metadata: Option<Value>) -> Result<Prepared> {
+    fn prepare(
+        &self,
+        id: Option<u64>,
+        mut vector: Vec<f32>,
+        text: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<Prepared> {
         self.check_vector(&vector)?;
         if self.inner.config.metric == SimilarityMetric::Cosine {
             normalize(&mut vector);

@@ -19,7 +19,8 @@ struct KernelSet {
     l1: KernelFn,
 }
 
-const SCALAR: KernelSet = KernelSet { name: "scalar", neg_dot: neg_dot_scalar, l2sq: l2sq_scalar, l1: l1_scalar };
+const SCALAR: KernelSet =
+    KernelSet { name: "scalar", neg_dot: neg_dot_scalar, l2sq: l2sq_scalar, l1: l1_scalar };
 
 fn best_kernels() -> &'static KernelSet {
     static BEST: OnceLock<KernelSet> = OnceLock::new();
@@ -126,8 +127,10 @@ mod x86 {
 
     use super::KernelSet;
 
-    pub(super) const AVX512: KernelSet = KernelSet { name: "avx512", neg_dot: neg_dot_512, l2sq: l2sq_512, l1: l1_512 };
-    pub(super) const AVX2: KernelSet = KernelSet { name: "avx2", neg_dot: neg_dot_256, l2sq: l2sq_256, l1: l1_256 };
+    pub(super) const AVX512: KernelSet =
+        KernelSet { name: "avx512", neg_dot: neg_dot_512, l2sq: l2sq_512, l1: l1_512 };
+    pub(super) const AVX2: KernelSet =
+        KernelSet { name: "avx2", neg_dot: neg_dot_256, l2sq: l2sq_256, l1: l1_256 };
 
     macro_rules! safe_wrapper {
         ($name:ident, $imp:ident, $feature:literal) => {
@@ -233,7 +236,12 @@ mod x86 {
             }
         };
     }
-    kernel_256!(dot_avx2_neg, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |(x, y): (&f32, &f32)| x * y, |s: f32| -s);
+    kernel_256!(
+        dot_avx2_neg,
+        |x, y, acc| _mm256_fmadd_ps(x, y, acc),
+        |(x, y): (&f32, &f32)| x * y,
+        |s: f32| -s
+    );
     kernel_256!(
         l2sq_avx2,
         |x, y, acc| {

@@ -72,7 +72,8 @@ pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query
     let n = store.slots();
     // Runs under the collection's read lock, so it splits on scoped threads, not rayon.
     let mut best: Vec<Entry> =
-        crate::parallel::map_split(n, PARALLEL_MIN_ROWS / 2, |rows| scan_range(store, distance, query, rows)).concat();
+        crate::parallel::map_split(n, PARALLEL_MIN_ROWS / 2, |rows| scan_range(store, distance, query, rows))
+            .concat();
     best.sort_unstable();
     best.truncate(query.k);
     best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect()

@@ -14,9 +14,18 @@ fn client_creates_lists_and_deletes_collections() {
     client.create_collection("a", hnsw(8, SimilarityMetric::Euclidean)).unwrap();
     assert_eq!(client.list_collections(), ["a", "b"]);
     assert!(client.has_collection("a") && !client.has_collection("c"));
-    assert!(matches!(client.create_collection("a", flat(3, SimilarityMetric::Cosine)), Err(Error::CollectionExists { .. })));
-    assert!(matches!(client.create_collection("bad name", flat(3, SimilarityMetric::Cosine)), Err(Error::InvalidCollectionName { .. })));
-    assert!(matches!(client.create_collection("z", CollectionConfig::new(0)), Err(Error::InvalidParameter { .. })));
+    assert!(matches!(
+        client.create_collection("a", flat(3, SimilarityMetric::Cosine)),
+        Err(Error::CollectionExists { .. })
+    ));
+    assert!(matches!(
+        client.create_collection("bad name", flat(3, SimilarityMetric::Cosine)),
+        Err(Error::InvalidCollectionName { .. })
+    ));
+    assert!(matches!(
+        client.create_collection("z", CollectionConfig::new(0)),
+        Err(Error::InvalidParameter { .. })
+    ));
     assert!(!client.has_collection("z"), "a rejected config must not leave a collection behind");
 
     let info = client.collection_info("a").unwrap();
@@ -71,7 +80,15 @@ fn get_update_delete_round_trip() {
         let c = VectorLiteClient::new().create_collection("c", config).unwrap();
         let id = c.add(&[1.0, 2.0, 3.0], Some("text".into()), Some(json!({"k": "v"}))).unwrap();
         let r = c.get(id).unwrap();
-        assert_eq!(r, Record { id, vector: vec![1.0, 2.0, 3.0], text: Some("text".into()), metadata: Some(json!({"k": "v"})) });
+        assert_eq!(
+            r,
+            Record {
+                id,
+                vector: vec![1.0, 2.0, 3.0],
+                text: Some("text".into()),
+                metadata: Some(json!({"k": "v"}))
+            }
+        );
         c.update_metadata(id, Some(json!({"k": 2}))).unwrap();
         assert_eq!(c.get(id).unwrap().metadata, Some(json!({"k": 2})));
         c.update_metadata(id, Some(json!(null))).unwrap();
@@ -95,7 +112,10 @@ fn upsert_replaces_or_inserts() {
         c.upsert(7, &[5.0, 5.0], Some("two".into()), Some(json!({"v": 2}))).unwrap();
         assert_eq!(c.len(), 1);
         let r = c.get(7).unwrap();
-        assert_eq!((r.vector, r.text, r.metadata), (vec![5.0, 5.0], Some("two".into()), Some(json!({"v": 2}))));
+        assert_eq!(
+            (r.vector, r.text, r.metadata),
+            (vec![5.0, 5.0], Some("two".into()), Some(json!({"v": 2})))
+        );
         let hits = c.search(&[5.0, 5.0], &SearchOptions::new(5)).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!((hits[0].id, hits[0].score), (7, 0.0), "search sees the new vector, not the old one");
@@ -108,9 +128,18 @@ fn invalid_vectors_and_options_are_typed_errors() {
     let client = VectorLiteClient::new();
     let cos = client.create_collection("cos", flat(3, SimilarityMetric::Cosine)).unwrap();
     let l2 = client.create_collection("l2", hnsw(3, SimilarityMetric::Euclidean)).unwrap();
-    assert!(matches!(cos.add(&[1.0, 2.0], None, None), Err(Error::DimensionMismatch { expected: 3, actual: 2 })));
-    assert!(matches!(cos.add(&[1.0, f32::NAN, 0.0], None, None), Err(Error::NonFiniteValue { position: 1, .. })));
-    assert!(matches!(cos.add(&[f32::INFINITY, 0.0, 0.0], None, None), Err(Error::NonFiniteValue { position: 0, .. })));
+    assert!(matches!(
+        cos.add(&[1.0, 2.0], None, None),
+        Err(Error::DimensionMismatch { expected: 3, actual: 2 })
+    ));
+    assert!(matches!(
+        cos.add(&[1.0, f32::NAN, 0.0], None, None),
+        Err(Error::NonFiniteValue { position: 1, .. })
+    ));
+    assert!(matches!(
+        cos.add(&[f32::INFINITY, 0.0, 0.0], None, None),
+        Err(Error::NonFiniteValue { position: 0, .. })
+    ));
     assert!(matches!(cos.add(&[0.0, 0.0, 0.0], None, None), Err(Error::ZeroVector)));
     assert!(matches!(cos.add(&[1e-30, 0.0, 0.0], None, None), Err(Error::ZeroVector)), "underflowing norm");
     assert!(l2.add(&[0.0, 0.0, 0.0], None, None).is_ok(), "zero vectors are fine outside cosine");
@@ -123,7 +152,10 @@ fn invalid_vectors_and_options_are_typed_errors() {
     assert!(l2.search(&q, &SearchOptions::new(10_000)).is_ok());
     assert!(matches!(l2.search(&q, &SearchOptions::new(1).with_ef(0)), Err(Error::InvalidParameter { .. })));
     assert!(matches!(l2.search(&[1.0], &SearchOptions::new(1)), Err(Error::DimensionMismatch { .. })));
-    assert!(matches!(l2.search(&[f32::NAN, 0.0, 0.0], &SearchOptions::new(1)), Err(Error::NonFiniteValue { .. })));
+    assert!(matches!(
+        l2.search(&[f32::NAN, 0.0, 0.0], &SearchOptions::new(1)),
+        Err(Error::NonFiniteValue { .. })
+    ));
     assert!(matches!(cos.search(&[0.0; 3], &SearchOptions::new(1)), Err(Error::ZeroVector)));
     let errs = [Error::ZeroVector.to_string(), Error::InvalidK { k: 0, max: 10 }.to_string()];
     assert!(errs.iter().all(|m| !m.is_empty()));
@@ -134,7 +166,10 @@ fn batches_are_all_or_nothing() {
     for config in [flat(2, SimilarityMetric::Cosine), hnsw(2, SimilarityMetric::Cosine)] {
         let c = VectorLiteClient::new().create_collection("c", config).unwrap();
         let ids = c
-            .add_batch(vec![NewRecord::new(vec![1.0, 0.0]).with_text("a"), NewRecord::new(vec![0.0, 1.0]).with_text("b")])
+            .add_batch(vec![
+                NewRecord::new(vec![1.0, 0.0]).with_text("a"),
+                NewRecord::new(vec![0.0, 1.0]).with_text("b"),
+            ])
             .unwrap();
         assert_eq!(ids, [0, 1]);
         assert_eq!(c.get(1).unwrap().text.as_deref(), Some("b"));

@@ -29,7 +29,9 @@ pub fn fill(c: &Collection, base: &Vectors) -> Vec<u64> {
     let records = base
         .rows()
         .enumerate()
-        .map(|(i, v)| NewRecord::new(v.to_vec()).with_metadata(serde_json::json!({"i": i, "bucket": i % 100})))
+        .map(|(i, v)| {
+            NewRecord::new(v.to_vec()).with_metadata(serde_json::json!({"i": i, "bucket": i % 100}))
+        })
         .collect();
     c.add_batch(records).expect("valid batch")
 }

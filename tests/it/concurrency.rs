@@ -45,7 +45,10 @@ fn eight_threads_mixing_writes_and_searches_keep_exact_contents() {
                         }
                         4 => {
                             let batch: Vec<NewRecord> = (0..20)
-                                .map(|i| NewRecord::new(vector_for(t, n + i)).with_metadata(json!({"t": t, "n": n + i})))
+                                .map(|i| {
+                                    NewRecord::new(vector_for(t, n + i))
+                                        .with_metadata(json!({"t": t, "n": n + i}))
+                                })
                                 .collect();
                             for (i, id) in c.add_batch(batch).unwrap().into_iter().enumerate() {
                                 assert!(mine.insert(id, n + i).is_none());
@@ -68,7 +71,11 @@ fn eight_threads_mixing_writes_and_searches_keep_exact_contents() {
                             assert!(hits.len() <= 5);
                             // Only this thread writes records tagged `t`: every hit must be one it still holds.
                             for h in &hits {
-                                assert!(mine.contains_key(&h.id), "thread {t} got id {} it does not hold", h.id);
+                                assert!(
+                                    mine.contains_key(&h.id),
+                                    "thread {t} got id {} it does not hold",
+                                    h.id
+                                );
                             }
                             assert_eq!(hits.len(), 5.min(mine.len()));
                             searches += 1;

@@ -14,8 +14,11 @@ fn flat_search_matches_brute_force_for_every_metric() {
     for metric in ALL_METRICS {
         let c = VectorLiteClient::new().create_collection("c", flat(24, metric)).unwrap();
         // Scale rows so dot product and cosine rank differently.
-        let rows: Vec<Vec<f32>> =
-            base.rows().enumerate().map(|(i, r)| r.iter().map(|x| x * (1.0 + (i % 7) as f32)).collect()).collect();
+        let rows: Vec<Vec<f32>> = base
+            .rows()
+            .enumerate()
+            .map(|(i, r)| r.iter().map(|x| x * (1.0 + (i % 7) as f32)).collect())
+            .collect();
         c.add_batch(rows.iter().map(|r| NewRecord::new(r.clone())).collect()).unwrap();
         for q in queries.rows() {
             let hits = c.search(q, &SearchOptions::new(10)).unwrap();
@@ -25,7 +28,11 @@ fn flat_search_matches_brute_force_for_every_metric() {
             assert_eq!(hits.len(), 10);
             for (hit, (score, id)) in hits.iter().zip(&want) {
                 assert_eq!(hit.id, *id, "{metric:?}");
-                assert!((hit.score - score).abs() <= 1e-4 * (1.0 + score.abs()), "{metric:?}: {} vs {score}", hit.score);
+                assert!(
+                    (hit.score - score).abs() <= 1e-4 * (1.0 + score.abs()),
+                    "{metric:?}: {} vs {score}",
+                    hit.score
+                );
             }
         }
     }
@@ -85,11 +92,32 @@ fn search_batch_equals_single_searches() {
 }
 
 /// Ids of the exact top-k per query, from a Flat collection over the same rows.
-fn exact_top_k(metric: SimilarityMetric, base: &vectorlite::dataset::Vectors, queries: &[Vec<f32>], k: usize, skip: &HashSet<u64>) -> Vec<Vec<u64>> {
+fn exact_top_k(
+    metric: SimilarityMetric,
+    base: &vectorlite::dataset::Vectors,
+    queries: &[Vec<f32>],
+    k: usize,
+    skip: &HashSet<u64>,
+) -> Vec<Vec<u64>> {
     let exact = VectorLiteClient::new().create_collection("exact", flat(base.dim, metric)).unwrap();
     let rows = base.rows().enumerate().filter(|(i, _)| !skip.contains(&(*i as u64)));
-    exact.insert_batch(rows.map(|(i, r)| vectorlite::Record { id: i as u64, vector: r.to_vec(), text: None, metadata: None }).collect()).unwrap();
-    exact.search_batch(queries, &SearchOptions::new(k)).unwrap().iter().map(|h| h.iter().map(|r| r.id).collect()).collect()
+    exact
+        .insert_batch(
+            rows.map(|(i, r)| vectorlite::Record {
+                id: i as u64,
+                vector: r.to_vec(),
+                text: None,
+                metadata: None,
+            })
+            .collect(),
+        )
+        .unwrap();
+    exact
+        .search_batch(queries, &SearchOptions::new(k))
+        .unwrap()
+        .iter()
+        .map(|h| h.iter().map(|r| r.id).collect())
+        .collect()
 }
 
 #[test]
@@ -102,8 +130,12 @@ fn hnsw_recall_at_10_is_at_least_0_9_for_every_metric() {
         let c = VectorLiteClient::new().create_collection("h", hnsw(48, metric)).unwrap();
         fill(&c, &base);
         let truth = exact_top_k(metric, &base, &qs, 10, &HashSet::new());
-        let found: Vec<Vec<u64>> =
-            c.search_batch(&qs, &SearchOptions::new(10)).unwrap().iter().map(|h| h.iter().map(|r| r.id).collect()).collect();
+        let found: Vec<Vec<u64>> = c
+            .search_batch(&qs, &SearchOptions::new(10))
+            .unwrap()
+            .iter()
+            .map(|h| h.iter().map(|r| r.id).collect())
+            .collect();
         let recall = recall_at_k(&found, &truth, 10);
         println!("{metric:?}: recall@10 = {recall:.3}");
         assert!(recall >= 0.9, "{metric:?}: recall@10 {recall} < 0.9 (seed {seed})");
@@ -132,7 +164,11 @@ fn hnsw_keeps_recall_after_many_deletes_and_never_returns_deleted_ids() {
         }
         let found: Vec<Vec<u64>> = hits.iter().map(|h| h.iter().map(|r| r.id).collect()).collect();
         let recall = recall_at_k(&found, &truth, 10);
-        assert!(recall >= 0.9, "round {round}: recall@10 {recall} after deleting {} (seed {seed})", deleted.len());
+        assert!(
+            recall >= 0.9,
+            "round {round}: recall@10 {recall} after deleting {} (seed {seed})",
+            deleted.len()
+        );
     }
     // Re-adding works on the compacted graph.
     let id = c.add(base.row(0), None, None).unwrap();
@@ -170,7 +206,8 @@ fn explicit_compaction_keeps_every_record() {
     let mut found_self = 0;
     for id in 100..600u64 {
         assert_eq!(c.get(id).unwrap().vector, base.row(id as usize));
-        found_self += usize::from(c.search(base.row(id as usize), &SearchOptions::new(1)).unwrap()[0].id == id);
+        found_self +=
+            usize::from(c.search(base.row(id as usize), &SearchOptions::new(1)).unwrap()[0].id == id);
     }
     // The rebuilt graph is approximate, but nearly every record must find itself.
     assert!(found_self >= 495, "only {found_self} of 500 records found themselves after compaction");

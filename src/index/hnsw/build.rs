@@ -47,7 +47,13 @@ impl HnswIndex {
     /// SELECT-NEIGHBORS-HEURISTIC: walks `candidates` (closest first) and keeps one only if it
     /// is closer to the base than to every neighbour kept so far, which spreads links across
     /// directions and keeps clusters connected.
-    fn select_neighbours(&self, store: &VectorStore, candidates: &[Candidate], m: usize, out: &mut Vec<Candidate>) {
+    fn select_neighbours(
+        &self,
+        store: &VectorStore,
+        candidates: &[Candidate],
+        m: usize,
+        out: &mut Vec<Candidate>,
+    ) {
         out.clear();
         if candidates.len() <= m {
             out.extend_from_slice(candidates);

@@ -121,7 +121,9 @@ impl VectorIndex for HnswIndex {
     fn search(&self, store: &VectorStore, query: &Query<'_>) -> Vec<Candidate> {
         let ef = query.ef.unwrap_or(self.params.ef_search).max(query.k);
         let Some(filter) = query.filter else {
-            return with_scratch(|s| self.knn(store, query.vector, query.k, ef, |slot| store.is_live(slot), s));
+            return with_scratch(|s| {
+                self.knn(store, query.vector, query.k, ef, |slot| store.is_live(slot), s)
+            });
         };
         let accept = |slot: Slot| store.is_live(slot) && filter(slot);
         if self.prefers_exact_scan(store, &accept) {

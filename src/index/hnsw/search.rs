@@ -145,7 +145,8 @@ impl HnswIndex {
         }
         self.search_layer(store, q, cur, ef.max(k), 0, accept, s);
         // Equal distances rank by the user's id, as in exact search.
-        s.found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
+        s.found
+            .sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
         s.found.truncate(k);
         s.found.clone()
     }
