@@ -25,6 +25,7 @@ mod collection;
 mod config;
 mod error;
 mod filter;
+mod hugepage;
 mod index;
 mod parallel;
 

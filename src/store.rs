@@ -41,10 +41,6 @@ impl VectorStore {
         Self { dim, ..Self::default() }
     }
 
-    pub(crate) fn dim(&self) -> usize {
-        self.dim
-    }
-
     /// Rows including tombstones: the slot numbers in use are `0..slots()`.
     pub(crate) fn slots(&self) -> usize {
         self.ids.len()
@@ -57,11 +53,6 @@ impl VectorStore {
 
     pub(crate) fn tombstones(&self) -> usize {
         self.tombstones
-    }
-
-    /// The whole row-major vector buffer, tombstones included.
-    pub(crate) fn vectors(&self) -> &[f32] {
-        &self.vectors
     }
 
     #[inline(always)]
@@ -93,7 +84,7 @@ impl VectorStore {
     }
 
     pub(crate) fn reserve(&mut self, rows: usize) {
-        self.vectors.reserve(rows * self.dim);
+        crate::hugepage::reserve(&mut self.vectors, rows * self.dim);
         self.ids.reserve(rows);
         self.texts.reserve(rows);
         self.metadata.reserve(rows);
@@ -115,6 +106,7 @@ impl VectorStore {
             return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
         }
         let slot = Slot(self.ids.len() as u32);
+        crate::hugepage::reserve(&mut self.vectors, vector.len());
         self.vectors.extend_from_slice(vector);
         self.ids.push(id);
         self.texts.push(text);

@@ -126,7 +126,7 @@ fn main() -> Result<()> {
         println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     }
 
-    let mut truth: Option<Vec<Vec<u64>>> = external_gt;
+    let mut truth: Option<GroundTruth> = external_gt;
     let mut flat_collection = None;
     if !args.skip_flat || !args.skip_filtered || truth.is_none() {
         let (flat, build_s) = build(&base, IndexType::Flat)?;
@@ -154,14 +154,17 @@ fn main() -> Result<()> {
     let (hnsw, build_s) = build(&base, IndexType::HNSW(params))?;
     vectorlite::set_max_threads(None);
     let bytes_per_vector = hnsw.info().memory_bytes as f64 / n as f64;
-    for &ef in &args.ef {
-        let mut row = measure(&hnsw, &qs, &SearchOptions::new(args.k).with_ef(ef), &truth, qs.len())?;
-        row.engine = "hnsw".into();
-        row.ef = Some(ef);
-        row.build_s = build_s;
-        row.build_vps = n as f64 / build_s;
-        row.bytes_per_vector = bytes_per_vector;
-        print(row, &args);
+    let repeats: usize = std::env::var("VL_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    for _ in 0..repeats {
+        for &ef in &args.ef {
+            let mut row = measure(&hnsw, &qs, &SearchOptions::new(args.k).with_ef(ef), &truth, qs.len())?;
+            row.engine = "hnsw".into();
+            row.ef = Some(ef);
+            row.build_s = build_s;
+            row.build_vps = n as f64 / build_s;
+            row.bytes_per_vector = bytes_per_vector;
+            print(row, &args);
+        }
     }
 
     if let (false, Some(flat)) = (args.skip_filtered, &flat_collection) {
@@ -185,7 +188,10 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<Vec<Vec<u64>>>)> {
+/// Per query, the ids of its nearest neighbours, best first.
+type GroundTruth = Vec<Vec<u64>>;
+
+fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<GroundTruth>)> {
     if let (Some(b), Some(q), Some(g)) = (&args.base, &args.query_file, &args.gt) {
         let base = read_f32(b, args.dim)?;
         let queries = read_f32(q, args.dim)?;
@@ -278,7 +284,7 @@ fn export(dir: &std::path::Path, args: &Args, base: &Vectors, queries: &Vectors)
     Ok(())
 }
 
-fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> Vec<Vec<u64>> {
+fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> GroundTruth {
     hits.iter().map(|h| h.iter().map(|r| r.id).collect()).collect()
 }
 

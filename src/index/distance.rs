@@ -10,6 +10,10 @@ use crate::config::SimilarityMetric;
 /// A distance kernel over two equal-length slices.
 pub(crate) type KernelFn = fn(&[f32], &[f32]) -> f32;
 
+/// A kernel computing one query's distance to four vectors at once: the four rows stream from
+/// memory concurrently and each query block is loaded once for all four.
+pub(crate) type Kernel4Fn = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
+
 /// The kernels for one instruction set.
 #[derive(Clone, Copy)]
 struct KernelSet {
@@ -17,10 +21,20 @@ struct KernelSet {
     neg_dot: KernelFn,
     l2sq: KernelFn,
     l1: KernelFn,
+    neg_dot4: Kernel4Fn,
+    l2sq4: Kernel4Fn,
+    l14: Kernel4Fn,
 }
 
-const SCALAR: KernelSet =
-    KernelSet { name: "scalar", neg_dot: neg_dot_scalar, l2sq: l2sq_scalar, l1: l1_scalar };
+const SCALAR: KernelSet = KernelSet {
+    name: "scalar",
+    neg_dot: neg_dot_scalar,
+    l2sq: l2sq_scalar,
+    l1: l1_scalar,
+    neg_dot4: |q, v| v.map(|v| neg_dot_scalar(q, v)),
+    l2sq4: |q, v| v.map(|v| l2sq_scalar(q, v)),
+    l14: |q, v| v.map(|v| l1_scalar(q, v)),
+};
 
 fn best_kernels() -> &'static KernelSet {
     static BEST: OnceLock<KernelSet> = OnceLock::new();
@@ -48,18 +62,25 @@ pub fn simd_level() -> &'static str {
 pub(crate) struct Distance {
     metric: SimilarityMetric,
     kernel: KernelFn,
+    kernel4: Kernel4Fn,
 }
 
 impl Distance {
     pub(crate) fn new(metric: SimilarityMetric) -> Self {
         let k = best_kernels();
-        let kernel = match metric {
+        let (kernel, kernel4) = match metric {
             // Cosine vectors are stored normalised, so cosine is a dot product.
-            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => k.neg_dot,
-            SimilarityMetric::Euclidean => k.l2sq,
-            SimilarityMetric::Manhattan => k.l1,
+            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => (k.neg_dot, k.neg_dot4),
+            SimilarityMetric::Euclidean => (k.l2sq, k.l2sq4),
+            SimilarityMetric::Manhattan => (k.l1, k.l14),
         };
-        Self { metric, kernel }
+        Self { metric, kernel, kernel4 }
+    }
+
+    /// Distances from `q` to four vectors; lower is closer.
+    #[inline(always)]
+    pub(crate) fn distance4(&self, q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+        (self.kernel4)(q, v)
     }
 
     /// Distance between two vectors; lower is closer.
@@ -127,26 +148,96 @@ mod x86 {
 
     use super::KernelSet;
 
-    pub(super) const AVX512: KernelSet =
-        KernelSet { name: "avx512", neg_dot: neg_dot_512, l2sq: l2sq_512, l1: l1_512 };
-    pub(super) const AVX2: KernelSet =
-        KernelSet { name: "avx2", neg_dot: neg_dot_256, l2sq: l2sq_256, l1: l1_256 };
+    pub(super) const AVX512: KernelSet = KernelSet {
+        name: "avx512",
+        neg_dot: neg_dot_512,
+        l2sq: l2sq_512,
+        l1: l1_512,
+        neg_dot4: neg_dot4_512,
+        l2sq4: l2sq4_512,
+        l14: l14_512,
+    };
+    pub(super) const AVX2: KernelSet = KernelSet {
+        name: "avx2",
+        neg_dot: neg_dot_256,
+        l2sq: l2sq_256,
+        l1: l1_256,
+        // Four rows at once need more than AVX2's 16 registers; one row at a time is as fast.
+        neg_dot4: |q, v| v.map(|v| neg_dot_256(q, v)),
+        l2sq4: |q, v| v.map(|v| l2sq_256(q, v)),
+        l14: |q, v| v.map(|v| l1_256(q, v)),
+    };
 
     macro_rules! safe_wrapper {
-        ($name:ident, $imp:ident, $feature:literal) => {
+        ($name:ident, $imp:ident) => {
             fn $name(a: &[f32], b: &[f32]) -> f32 {
                 // SAFETY: this wrapper is only handed out in a KernelSet chosen after detecting
                 // the features `$imp` is compiled for.
                 unsafe { $imp(a, b) }
             }
         };
+        ($name:ident, $imp:ident, rows4) => {
+            fn $name(q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+                // SAFETY: as for the one-row wrappers.
+                unsafe { $imp(q, v) }
+            }
+        };
     }
-    safe_wrapper!(neg_dot_512, dot_avx512_neg, "avx512f");
-    safe_wrapper!(l2sq_512, l2sq_avx512, "avx512f");
-    safe_wrapper!(l1_512, l1_avx512, "avx512f");
-    safe_wrapper!(neg_dot_256, dot_avx2_neg, "avx2,fma");
-    safe_wrapper!(l2sq_256, l2sq_avx2, "avx2,fma");
-    safe_wrapper!(l1_256, l1_avx2, "avx2,fma");
+    safe_wrapper!(neg_dot_512, dot_avx512_neg);
+    safe_wrapper!(l2sq_512, l2sq_avx512);
+    safe_wrapper!(l1_512, l1_avx512);
+    safe_wrapper!(neg_dot4_512, dot4_avx512_neg, rows4);
+    safe_wrapper!(l2sq4_512, l2sq4_avx512, rows4);
+    safe_wrapper!(l14_512, l14_avx512, rows4);
+    safe_wrapper!(neg_dot_256, dot_avx2_neg);
+    safe_wrapper!(l2sq_256, l2sq_avx2);
+    safe_wrapper!(l1_256, l1_avx2);
+
+    /// The four-row AVX-512 kernel: one accumulator per row, each query block loaded once per
+    /// step for all four; masked loads handle the tail.
+    macro_rules! kernel4_512 {
+        ($name:ident, $combine:expr, $finish:expr) => {
+            /// # Safety
+            /// The CPU must support AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(q: &[f32], v: [&[f32]; 4]) -> [f32; 4] {
+                let n = v.iter().fold(q.len(), |n, r| n.min(r.len()));
+                let combine = $combine;
+                let pq = q.as_ptr();
+                let p = v.map(|r| r.as_ptr());
+                let mut acc = [_mm512_setzero_ps(); 4];
+                let mut i = 0;
+                // SAFETY (all loads): every offset read is < n, within all five slices.
+                unsafe {
+                    while i + 16 <= n {
+                        let x = _mm512_loadu_ps(pq.add(i));
+                        for r in 0..4 {
+                            acc[r] = combine(x, _mm512_loadu_ps(p[r].add(i)), acc[r]);
+                        }
+                        i += 16;
+                    }
+                    if i < n {
+                        let mask: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+                        let x = _mm512_maskz_loadu_ps(mask, pq.add(i));
+                        for r in 0..4 {
+                            acc[r] = combine(x, _mm512_maskz_loadu_ps(mask, p[r].add(i)), acc[r]);
+                        }
+                    }
+                }
+                acc.map(|a| $finish(_mm512_reduce_add_ps(a)))
+            }
+        };
+    }
+    kernel4_512!(dot4_avx512_neg, |x, y, acc| _mm512_fmadd_ps(x, y, acc), |s: f32| -s);
+    kernel4_512!(
+        l2sq4_avx512,
+        |x, y, acc| {
+            let d = _mm512_sub_ps(x, y);
+            _mm512_fmadd_ps(d, d, acc)
+        },
+        |s: f32| s
+    );
+    kernel4_512!(l14_avx512, |x, y, acc| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y))), |s: f32| s);
 
     /// One AVX-512 kernel: four independent accumulators over 64 floats per step hide FMA
     /// latency; a masked load handles the tail without reading past either slice.
@@ -308,6 +399,32 @@ mod tests {
                     let (got, want) = (simd(&a, &b), scalar(&a, &b));
                     let tol = 1e-4 * (1.0 + want.abs());
                     assert!((got - want).abs() <= tol, "{} {name} n={n}: {got} vs {want}", set.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn four_row_kernels_match_single_row_kernels() {
+        for set in sets() {
+            for n in [1, 15, 16, 17, 100, 384, 385] {
+                let q = pseudo_random(n, 1);
+                let rows: Vec<Vec<f32>> = (0..4).map(|r| pseudo_random(n, 10 + r)).collect();
+                let v = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+                for (name, four, one) in [
+                    ("dot", set.neg_dot4, SCALAR.neg_dot),
+                    ("l2sq", set.l2sq4, SCALAR.l2sq),
+                    ("l1", set.l14, SCALAR.l1),
+                ] {
+                    let got = four(&q, v);
+                    for r in 0..4 {
+                        let want = one(&q, v[r]);
+                        assert!(
+                            (got[r] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{} {name} n={n} row {r}",
+                            set.name
+                        );
+                    }
                 }
             }
         }

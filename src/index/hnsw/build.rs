@@ -3,7 +3,7 @@
 //! on several threads at once: each node's links change only under that node's lock.
 
 use super::HnswIndex;
-use super::search::Scratch;
+use super::search::{Beam, Scratch};
 use crate::index::Candidate;
 use crate::store::{Slot, VectorStore};
 
@@ -22,7 +22,8 @@ impl HnswIndex {
         }
         for lc in (0..=level.min(top)).rev() {
             // Tombstones guide the walk but never become new neighbours.
-            self.search_layer(store, q, cur, self.params.ef_construction, lc, |n| store.is_live(n), s);
+            let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
+            self.search_layer(store, q, beam, |n| store.is_live(n), s);
             // Another thread may already have linked to this node on a layer above.
             s.found.retain(|c| c.slot.0 != slot);
             self.select_neighbours(store, &s.found, self.params.m, &mut s.selected);
@@ -81,7 +82,8 @@ impl HnswIndex {
         self.graph.links_into(node, level, &mut s.links);
         s.pruned.clear();
         s.pruned.push(new);
-        s.pruned.extend(s.links.iter().map(|&l| Candidate { dist: self.dist(store, nv, l), slot: Slot(l) }));
+        let pruned = &mut s.pruned;
+        self.for_each_distance(store, nv, &s.links, |l, dist| pruned.push(Candidate { dist, slot: Slot(l) }));
         s.pruned.sort_unstable();
         self.select_neighbours(store, &s.pruned, self.graph.max_links(level), &mut s.kept);
         self.graph.set_links(node, level, s.kept.iter().map(|c| c.slot.0));

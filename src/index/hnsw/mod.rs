@@ -55,7 +55,7 @@ impl HnswIndex {
             graph: Graph::new(params.m),
             level_mult: 1.0 / (params.m as f64).ln(),
             // A fixed seed makes single-threaded builds reproducible.
-            rng: Mutex::new(SmallRng::seed_from_u64(0x5EED_0F_4E5A_u64)),
+            rng: Mutex::new(SmallRng::seed_from_u64(0x5EED_0F4E)),
         }
     }
 

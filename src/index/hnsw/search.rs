@@ -28,6 +28,16 @@ pub(super) struct Scratch {
     pub(super) kept: Vec<Candidate>,
 }
 
+/// Where and how wide one layer search runs.
+pub(super) struct Beam {
+    /// The starting node.
+    pub entry: Candidate,
+    /// Beam width: results kept.
+    pub ef: usize,
+    /// The layer searched.
+    pub level: u8,
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -46,6 +56,31 @@ impl HnswIndex {
         self.distance.distance(q, store.vector(Slot(slot)))
     }
 
+    /// Calls `f(slot, distance)` for each of `slots`, four at a time (see `Distance::distance4`)
+    /// after prefetching them all, so their rows stream from memory together.
+    #[inline(always)]
+    pub(super) fn for_each_distance(
+        &self,
+        store: &VectorStore,
+        q: &[f32],
+        slots: &[u32],
+        mut f: impl FnMut(u32, f32),
+    ) {
+        for &n in slots {
+            prefetch(store.vector(Slot(n)).as_ptr());
+        }
+        let mut quads = slots.chunks_exact(4);
+        for quad in &mut quads {
+            let rows = [quad[0], quad[1], quad[2], quad[3]].map(|n| store.vector(Slot(n)));
+            for (&n, d) in quad.iter().zip(self.distance.distance4(q, rows)) {
+                f(n, d);
+            }
+        }
+        for &n in quads.remainder() {
+            f(n, self.dist(store, q, n));
+        }
+    }
+
     /// Greedy walk on one layer to the node closest to `q` (Algorithm 2 with ef = 1).
     pub(super) fn greedy_closest(
         &self,
@@ -58,13 +93,12 @@ impl HnswIndex {
         loop {
             let mut moved = false;
             self.graph.links_into(cur.slot.0, level, links);
-            for &n in links.iter() {
-                let d = self.dist(store, q, n);
+            self.for_each_distance(store, q, links, |n, d| {
                 if d < cur.dist {
                     cur = Candidate { dist: d, slot: Slot(n) };
                     moved = true;
                 }
-            }
+            });
             if !moved {
                 return cur;
             }
@@ -78,9 +112,7 @@ impl HnswIndex {
         &self,
         store: &VectorStore,
         q: &[f32],
-        entry: Candidate,
-        ef: usize,
-        level: u8,
+        Beam { entry, ef, level }: Beam,
         accept: impl Fn(Slot) -> bool,
         s: &mut Scratch,
     ) {
@@ -94,20 +126,14 @@ impl HnswIndex {
         }
         // The farthest accepted distance once the beam is full; until then nothing is pruned.
         let mut bound = if s.results.len() >= ef { entry.dist } else { f32::INFINITY };
-        let dim = store.dim();
         while let Some(Reverse(c)) = s.candidates.pop() {
             if c.dist > bound {
                 break;
             }
             self.graph.links_into(c.slot.0, level, &mut s.links);
             s.links.retain(|&n| s.visited.insert(n));
-            // Issue every load before the first distance so the memory system overlaps them.
-            for &n in &s.links {
-                let p = store.vectors()[n as usize * dim..].as_ptr();
-                prefetch(p);
-            }
-            for &n in &s.links {
-                let d = self.dist(store, q, n);
+            let links = std::mem::take(&mut s.links);
+            self.for_each_distance(store, q, &links, |n, d| {
                 if s.results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, slot: Slot(n) };
                     s.candidates.push(Reverse(cand));
@@ -121,7 +147,8 @@ impl HnswIndex {
                         }
                     }
                 }
-            }
+            });
+            s.links = links;
         }
         s.found.clear();
         s.found.extend(s.results.drain());
@@ -143,7 +170,7 @@ impl HnswIndex {
         for level in (1..=top).rev() {
             cur = self.greedy_closest(store, q, cur, level, &mut s.links);
         }
-        self.search_layer(store, q, cur, ef.max(k), 0, accept, s);
+        self.search_layer(store, q, Beam { entry: cur, ef: ef.max(k), level: 0 }, accept, s);
         // Equal distances rank by the user's id, as in exact search.
         s.found
             .sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
