@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::filter::{BoundFilter, FieldColumns, Filter};
 
 /// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,6 +35,8 @@ pub(crate) struct VectorStore {
     live: Vec<bool>,
     id_to_slot: HashMap<u64, Slot>,
     tombstones: usize,
+    /// Scalar columns of the metadata paths that filters use, one cell per row.
+    columns: FieldColumns,
 }
 
 impl VectorStore {
@@ -110,6 +113,7 @@ impl VectorStore {
         self.vectors.extend_from_slice(vector);
         self.ids.push(id);
         self.texts.push(text);
+        self.columns.push(metadata.as_ref());
         self.metadata.push(metadata);
         self.live.push(true);
         self.id_to_slot.insert(id, slot);
@@ -117,7 +121,14 @@ impl VectorStore {
     }
 
     pub(crate) fn set_metadata(&mut self, slot: Slot, metadata: Option<Value>) {
+        self.columns.set(slot.index(), metadata.as_ref());
         self.metadata[slot.index()] = metadata;
+    }
+
+    /// Binds `filter` to this store's metadata columns, building the ones it lacks.
+    pub(crate) fn bind_filter<'f>(&self, filter: &'f Filter) -> BoundFilter<'f> {
+        let columns = self.columns.bind(filter, || Box::new(self.metadata.iter().map(Option::as_ref)));
+        BoundFilter::new(filter, columns)
     }
 
     /// Removes a live row by moving the last row into its place (Flat's delete). The tombstone
@@ -139,6 +150,7 @@ impl VectorStore {
         self.texts.swap_remove(i);
         self.metadata.swap_remove(i);
         self.live.swap_remove(i);
+        self.columns.swap_remove(i);
     }
 
     /// Marks a live row deleted but keeps its slot (HNSW's delete); [`compact`](Self::compact) drops it later.
@@ -149,6 +161,7 @@ impl VectorStore {
         self.live[i] = false;
         self.texts[i] = None;
         self.metadata[i] = None;
+        self.columns.set(i, None);
         self.tombstones += 1;
     }
 
@@ -176,6 +189,7 @@ impl VectorStore {
         self.metadata.truncate(w);
         self.live.truncate(w);
         self.tombstones = 0;
+        self.columns.clear();
         self.vectors.shrink_to_fit();
     }
 
@@ -198,6 +212,7 @@ impl VectorStore {
             + self.id_to_slot.capacity() * (1 + size_of::<(u64, Slot)>())
             + text_bytes
             + meta_bytes
+            + self.columns.memory_bytes()
     }
 }
 

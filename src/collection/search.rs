@@ -145,7 +145,9 @@ impl Collection {
 
     fn search_locked(&self, state: &State, query: &[f32], options: &SearchOptions) -> Vec<SearchResult> {
         let store = &state.store;
-        let filter_fn = options.filter.as_ref().map(|f| move |slot: Slot| f.matches(store.metadata(slot)));
+        let bound = options.filter.as_ref().map(|f| store.bind_filter(f));
+        let filter_fn =
+            bound.as_ref().map(|b| move |slot: Slot| b.matches(slot.index(), store.metadata(slot)));
         let q = Query {
             vector: query,
             k: options.k,

@@ -14,26 +14,28 @@ fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> Vec<Vec<u64>> {
 #[test]
 fn filtered_search_returns_the_k_best_matches_in_every_regime() {
     let seed = 4242;
-    let (base, queries) = data(8_000, 40, 32, seed);
+    let n = 20_000;
+    let (base, queries) = data(n, 40, 16, seed);
     let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
-    let approx = VectorLiteClient::new().create_collection("h", hnsw(32, SimilarityMetric::Cosine)).unwrap();
-    let exact = VectorLiteClient::new().create_collection("f", flat(32, SimilarityMetric::Cosine)).unwrap();
+    let approx = VectorLiteClient::new().create_collection("h", hnsw(16, SimilarityMetric::Cosine)).unwrap();
+    let exact = VectorLiteClient::new().create_collection("f", flat(16, SimilarityMetric::Cosine)).unwrap();
     fill(&approx, &base);
     fill(&exact, &base);
-    // bucket = row % 100: 50%, 10% and 6% go through the graph walk; 1% and 0.3% through the exact scan.
+    // bucket = row % 100. The planner walks the graph for the broad filters and scans the
+    // matching records for the selective ones (see the planner's unit test for the split).
     let cases = [
-        (json!({"bucket": {"$lt": 50}}), 400),
-        (json!({"bucket": {"$lt": 10}}), 80),
-        (json!({"bucket": {"$in": [1, 2, 3, 4, 5, 6]}}), 48),
-        (json!({"bucket": 7}), 8),
-        (json!({"$and": [{"bucket": 7}, {"i": {"$lt": 2400}}]}), 3),
+        json!({"bucket": {"$lt": 50}}),
+        json!({"$or": [{"bucket": {"$gte": 70}}, {"bucket": 3}]}),
+        json!({"bucket": {"$lt": 10}}),
+        json!({"bucket": 7}),
+        json!({"$and": [{"bucket": 7}, {"i": {"$lt": 600}}]}),
     ];
-    for (filter, per_query_floor) in cases {
+    for filter in cases {
         let f = Filter::parse(&filter).unwrap();
         let opts = SearchOptions::new(10).with_filter(f.clone());
         let truth = ids(&exact.search_batch(&qs, &opts).unwrap());
         let got = approx.search_batch(&qs, &opts).unwrap();
-        let matching = (0..8_000).filter(|i| f.matches(Some(&json!({"i": i, "bucket": i % 100})))).count();
+        let matching = (0..n).filter(|i| f.matches(Some(&json!({"i": i, "bucket": i % 100})))).count();
         for (hits, t) in got.iter().zip(&truth) {
             assert_eq!(hits.len(), 10.min(matching), "{filter}: never fewer than k when k match");
             assert_eq!(t.len(), hits.len());
@@ -44,10 +46,9 @@ fn filtered_search_returns_the_k_best_matches_in_every_regime() {
         let recall = recall_at_k(&ids(&got), &truth, 10.min(matching));
         println!("{filter}: {matching} matches, recall@10 {recall:.3}");
         assert!(recall >= 0.9, "{filter}: recall {recall} (seed {seed})");
-        if matching < 8_000 / 20 {
+        if matching * 20 < n {
             assert_eq!(recall, 1.0, "{filter}: selective filters use an exact scan");
         }
-        assert!(matching >= per_query_floor.min(10));
     }
 }
 
