@@ -261,7 +261,7 @@ mod tests {
             json!(["b"]),
             json!({"x": 1}),
         ];
-        let mut pick = |rng: &mut StdRng| values[rng.random_range(0..values.len())].clone();
+        let pick = |rng: &mut StdRng| values[rng.random_range(0..values.len())].clone();
         let records: Vec<Option<Value>> = (0..300)
             .map(|i| {
                 if i % 17 == 0 {
