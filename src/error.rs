@@ -2,6 +2,7 @@
 //! (like [`FilterError`]) fold into it so callers match on one enum.
 
 pub use crate::filter::FilterError;
+pub use crate::persist::PersistenceError;
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -93,4 +94,7 @@ pub enum Error {
     /// The metadata filter could not be parsed.
     #[error(transparent)]
     Filter(#[from] FilterError),
+    /// A file could not be saved or loaded.
+    #[error(transparent)]
+    Persistence(#[from] PersistenceError),
 }

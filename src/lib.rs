@@ -28,6 +28,7 @@ mod filter;
 mod hugepage;
 mod index;
 mod parallel;
+mod persist;
 
 #[doc(hidden)]
 pub mod dataset;
@@ -40,6 +41,7 @@ pub use error::{Error, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
+pub use persist::{Compression, LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -58,6 +58,75 @@ impl VectorStore {
         self.tombstones
     }
 
+    /// Rebuilds a store from columns read from a file, checking that they agree.
+    pub(crate) fn from_columns(
+        dim: usize,
+        vectors: Vec<f32>,
+        ids: Vec<u64>,
+        live: Vec<bool>,
+        mut texts: Vec<Option<String>>,
+        mut metadata: Vec<Option<Value>>,
+    ) -> Result<Self, String> {
+        let n = ids.len();
+        if live.len() != n || texts.len() != n || metadata.len() != n || vectors.len() != n * dim {
+            return Err("sections disagree on the number of rows".into());
+        }
+        let mut id_to_slot = HashMap::with_capacity(n);
+        let mut tombstones = 0;
+        for (i, &id) in ids.iter().enumerate() {
+            if !live[i] {
+                tombstones += 1;
+                texts[i] = None;
+                metadata[i] = None;
+                continue;
+            }
+            if id_to_slot.insert(id, Slot(i as u32)).is_some() {
+                return Err(format!("id {id} appears twice"));
+            }
+            let row = &vectors[i * dim..(i + 1) * dim];
+            if let Some(x) = row.iter().find(|x| !x.is_finite()) {
+                return Err(format!("record {id} has a non-finite value {x}"));
+            }
+        }
+        Ok(Self {
+            dim,
+            vectors,
+            ids,
+            texts,
+            metadata,
+            live,
+            id_to_slot,
+            tombstones,
+            columns: FieldColumns::default(),
+        })
+    }
+
+    /// Columns for the snapshot writer, in slot order (tombstones included).
+    pub(crate) fn ids(&self) -> &[u64] {
+        &self.ids
+    }
+
+    pub(crate) fn vectors(&self) -> &[f32] {
+        &self.vectors
+    }
+
+    pub(crate) fn live(&self) -> &[bool] {
+        &self.live
+    }
+
+    pub(crate) fn texts(&self) -> &[Option<String>] {
+        &self.texts
+    }
+
+    pub(crate) fn metadata_column(&self) -> &[Option<Value>] {
+        &self.metadata
+    }
+
+    /// The largest live id.
+    pub(crate) fn max_id(&self) -> Option<u64> {
+        self.id_to_slot.keys().copied().max()
+    }
+
     #[inline(always)]
     pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
         let start = slot.index() * self.dim;

@@ -5,6 +5,7 @@
 mod search;
 mod write;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,6 +18,8 @@ use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
 use crate::error::{Error, Result};
 use crate::index::distance::{Distance, norm};
 use crate::index::{VectorIndex, new_index};
+use crate::persist::snapshot::{self, SnapshotView};
+use crate::persist::{LoadOptions, SaveOptions};
 use crate::store::VectorStore;
 
 /// A stored record.
@@ -104,7 +107,10 @@ pub struct Collection {
 struct Shared {
     name: String,
     config: CollectionConfig,
+    created_at: String,
     distance: Distance,
+    /// Bumped by every change; lets a directory save skip unchanged collections.
+    generation: AtomicU64,
     /// Next id `add` hands out; only ever grows, so ids are never reused.
     next_id: AtomicU64,
     state: RwLock<State>,
@@ -130,15 +136,72 @@ impl Collection {
         crate::config::validate_name(name)?;
         config.validate()?;
         let state = State { store: VectorStore::new(config.dimension), index: new_index(&config) };
-        Ok(Self {
+        Ok(Self::from_parts(name.to_owned(), config, snapshot::now_rfc3339(), 0, state))
+    }
+
+    fn from_parts(
+        name: String,
+        config: CollectionConfig,
+        created_at: String,
+        next_id: u64,
+        state: State,
+    ) -> Self {
+        Self {
             inner: Arc::new(Shared {
-                name: name.to_owned(),
+                name,
                 config,
+                created_at,
                 distance: Distance::new(config.metric),
-                next_id: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
+                next_id: AtomicU64::new(next_id),
                 state: RwLock::new(state),
             }),
-        })
+        }
+    }
+
+    /// Saves the collection to a `.vlc` file, atomically. Searches continue during the save;
+    /// writers wait until it is done.
+    ///
+    /// ```
+    /// use vectorlite::{Collection, CollectionConfig, LoadOptions, SaveOptions};
+    /// let dir = std::env::temp_dir().join(format!("vl-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let c = Collection::new("notes", CollectionConfig::new(2))?;
+    /// c.add(&[1.0, 0.0], Some("hi".into()), None)?;
+    /// c.save_to_file(dir.join("notes.vlc"), &SaveOptions::default())?;
+    /// let back = Collection::load_from_file(dir.join("notes.vlc"), &LoadOptions::default())?;
+    /// assert_eq!(back.get(0)?.text.as_deref(), Some("hi"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), vectorlite::Error>(())
+    /// ```
+    pub fn save_to_file(&self, path: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
+        let state = self.inner.state.read_recursive();
+        let view = SnapshotView {
+            name: &self.inner.name,
+            config: self.inner.config,
+            created_at: &self.inner.created_at,
+            next_id: self.next_id(),
+            store: &state.store,
+            graph: state.index.graph(),
+        };
+        Ok(snapshot::save(&view, path.as_ref(), options)?)
+    }
+
+    /// Loads a collection saved by [`save_to_file`](Self::save_to_file) (or by vectorlite 0.1.x).
+    pub fn load_from_file(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Collection> {
+        let loaded = snapshot::load(path.as_ref(), options)?;
+        let state = State { store: loaded.store, index: loaded.index };
+        Ok(Self::from_parts(loaded.name, loaded.config, loaded.created_at, loaded.next_id, state))
+    }
+
+    /// When the collection was created (RFC 3339).
+    pub fn created_at(&self) -> &str {
+        &self.inner.created_at
+    }
+
+    /// A counter that changes whenever the collection does.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// The collection's name.

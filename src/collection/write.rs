@@ -94,6 +94,7 @@ impl Collection {
         let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
         state.index.remove(&mut state.store, slot);
         self.compact_if_needed(state);
+        self.changed();
         Ok(())
     }
 
@@ -103,6 +104,7 @@ impl Collection {
         let mut state = self.inner.state.write();
         let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
         state.store.set_metadata(slot, metadata);
+        self.changed();
         Ok(())
     }
 
@@ -111,6 +113,12 @@ impl Collection {
     pub fn compact(&self) {
         let mut state = self.inner.state.write();
         self.rebuild(&mut state);
+        self.changed();
+    }
+
+    /// Marks the collection changed; called under the write lock.
+    fn changed(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn compact_if_needed(&self, state: &mut State) {
@@ -177,6 +185,7 @@ impl Collection {
         let end = state.store.slots() as u32;
         state.index.insert(&state.store, start..end);
         self.compact_if_needed(state);
+        self.changed();
         Ok(ids)
     }
 

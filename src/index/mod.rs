@@ -62,6 +62,11 @@ pub(crate) trait VectorIndex: Send + Sync {
     /// Up to `k` live, filter-passing slots, closest first.
     fn search(&self, store: &VectorStore, query: &Query<'_>) -> Vec<Candidate>;
 
+    /// The HNSW graph, for snapshots; `None` for indexes without one.
+    fn graph(&self) -> Option<&hnsw::graph::Graph> {
+        None
+    }
+
     /// True when tombstones have piled up enough that the collection should compact and rebuild.
     fn needs_compaction(&self, _store: &VectorStore) -> bool {
         false

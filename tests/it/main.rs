@@ -4,4 +4,5 @@ mod api;
 mod common;
 mod concurrency;
 mod filtered;
+mod persist;
 mod search;

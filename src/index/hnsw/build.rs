@@ -45,6 +45,59 @@ impl HnswIndex {
         }
     }
 
+    /// Live nodes other than the entry point that no node links to on layer 0.
+    pub(super) fn orphans(&self, store: &VectorStore) -> Vec<u32> {
+        let n = self.graph.len();
+        let mut linked = vec![false; n];
+        let mut links = Vec::new();
+        for slot in 0..n as u32 {
+            self.graph.links_into(slot, 0, &mut links);
+            links.iter().for_each(|&l| linked[l as usize] = true);
+        }
+        if let Some((entry, _)) = self.graph.entry() {
+            linked[entry as usize] = true;
+        }
+        (0..n as u32).filter(|&s| !linked[s as usize] && store.is_live(Slot(s))).collect()
+    }
+
+    /// Gives every orphan an incoming link on layer 0: it joins the list of its nearest
+    /// linked neighbour, replacing that list's farthest entry when full. The replaced node may
+    /// become an orphan in turn, so this repeats a few rounds (in practice one suffices).
+    pub(super) fn repair_orphans(&self, store: &VectorStore, s: &mut Scratch) {
+        for _ in 0..4 {
+            let orphans = self.orphans(store);
+            if orphans.is_empty() {
+                return;
+            }
+            for x in orphans {
+                let q = store.vector(Slot(x));
+                let Some((ep, top)) = self.graph.entry() else { return };
+                let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+                for level in (1..=top).rev() {
+                    cur = self.greedy_closest(store, q, cur, level, &mut s.links);
+                }
+                let beam = Beam { entry: cur, ef: self.params.ef_construction, level: 0 };
+                self.search_layer(store, q, beam, |n| n.0 != x && store.is_live(n), s);
+                let Some(&host) = s.found.first() else { continue };
+                let _guard = self.graph.lock(host.slot.0);
+                if self.graph.try_push_link(host.slot.0, 0, x) {
+                    continue;
+                }
+                let hv = store.vector(host.slot);
+                self.graph.links_into(host.slot.0, 0, &mut s.links);
+                let farthest = s
+                    .links
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| self.dist(store, hv, *a.1).total_cmp(&self.dist(store, hv, *b.1)));
+                if let Some((i, _)) = farthest {
+                    s.links[i] = x;
+                    self.graph.set_links(host.slot.0, 0, s.links.iter().copied());
+                }
+            }
+        }
+    }
+
     /// SELECT-NEIGHBORS-HEURISTIC: walks `candidates` (closest first) and keeps one only if it
     /// is closer to the base than to every neighbour kept so far, which spreads links across
     /// directions and keeps clusters connected.

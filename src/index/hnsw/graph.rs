@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::persist::format::{GraphParts, GraphView};
+
 /// Highest layer a node can reach; with m >= 2 a level above this has probability < 2^-15.
 pub(crate) const MAX_LEVEL: u8 = 15;
 const NO_ENTRY: u64 = u64::MAX;
@@ -139,6 +141,94 @@ impl Graph {
         }
     }
 
+    /// Calls `f` with a read-only view for the file format.
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(&GraphView<'_>) -> R) -> R {
+        let layer0 = || -> Box<dyn Iterator<Item = u32> + '_> {
+            Box::new(self.layer0.iter().map(|a| a.load(Relaxed)))
+        };
+        let upper =
+            || -> Box<dyn Iterator<Item = u32> + '_> { Box::new(self.upper.iter().map(|a| a.load(Relaxed))) };
+        f(&GraphView {
+            m: self.m as u32,
+            entry: self.entry(),
+            levels: &self.levels,
+            layer0: &layer0,
+            upper_start: &self.upper_start,
+            upper_words: self.upper.len(),
+            upper: &upper,
+        })
+    }
+
+    /// Rebuilds a graph from arrays read from a file, checking every invariant the search
+    /// relies on (block sizes, link targets, levels, the entry point), so a corrupt cache is
+    /// rejected here instead of misbehaving later.
+    pub(crate) fn from_parts(p: GraphParts, m: usize) -> Result<Graph, String> {
+        let n = p.levels.len();
+        if p.m as usize != m {
+            return Err(format!("graph was built with m = {}, the collection has m = {m}", p.m));
+        }
+        let (m0, stride0, stride) = (2 * m, 2 * m + 1, m + 1);
+        if p.layer0.len() != n * stride0 || p.upper_start.len() != n || !p.upper.len().is_multiple_of(stride)
+        {
+            return Err("graph arrays have inconsistent lengths".into());
+        }
+        let check_block = |block: &[u32], max: usize| -> Result<(), String> {
+            let len = block[0] as usize;
+            if len > max || block[1..=len].iter().any(|&l| l as usize >= n) {
+                return Err("a link list is too long or points past the last node".into());
+            }
+            Ok(())
+        };
+        for block in p.layer0.chunks_exact(stride0) {
+            check_block(block, m0)?;
+        }
+        let blocks = p.upper.len() / stride;
+        let mut expected_start = 0usize;
+        for (slot, (&level, &start)) in p.levels.iter().zip(&p.upper_start).enumerate() {
+            if level > MAX_LEVEL {
+                return Err(format!("node {slot} has level {level} above {MAX_LEVEL}"));
+            }
+            if level == 0 {
+                if start != NO_UPPER {
+                    return Err(format!("node {slot} on layer 0 only has upper links"));
+                }
+                continue;
+            }
+            // Blocks are laid out in slot order, back to back.
+            if start as usize != expected_start || expected_start + level as usize > blocks {
+                return Err(format!("node {slot} has misplaced upper links"));
+            }
+            expected_start += level as usize;
+        }
+        if expected_start != blocks {
+            return Err("upper link blocks do not add up".into());
+        }
+        for block in p.upper.chunks_exact(stride) {
+            check_block(block, m)?;
+        }
+        match p.entry {
+            None if n > 0 => return Err("graph has nodes but no entry point".into()),
+            Some((slot, level)) if slot as usize >= n || p.levels[slot as usize] != level => {
+                return Err("entry point is not a node of its level".into());
+            }
+            _ => {}
+        }
+        let atomics = |v: Vec<u32>| v.into_iter().map(AtomicU32::new).collect::<Vec<_>>();
+        let entry = p.entry.map_or(NO_ENTRY, |(slot, level)| (u64::from(level) << 32) | u64::from(slot));
+        let mut locks = Vec::new();
+        locks.resize_with(n, || Mutex::new(()));
+        Ok(Graph {
+            m,
+            m0,
+            levels: p.levels,
+            layer0: atomics(p.layer0),
+            upper_start: p.upper_start,
+            upper: atomics(p.upper),
+            entry: AtomicU64::new(entry),
+            locks,
+        })
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         self.levels.capacity()
             + (self.layer0.capacity() + self.upper.capacity() + self.upper_start.capacity()) * 4
@@ -173,6 +263,48 @@ mod tests {
         g.set_links(2, 1, [0, 1, 0, 1].into_iter());
         g.links_into(2, 1, &mut out);
         assert_eq!(out, [0, 1]);
+    }
+
+    #[test]
+    fn parts_round_trip_and_corrupt_parts_are_rejected() {
+        let mut g = Graph::new(2);
+        g.grow(&[0, 1, 0]);
+        g.set_links(0, 0, [1, 2].into_iter());
+        g.set_links(1, 0, [0].into_iter());
+        g.set_links(1, 1, std::iter::empty());
+        g.promote_entry(1, 1);
+        let parts = || {
+            g.with_view(|v| GraphParts {
+                m: v.m,
+                entry: v.entry,
+                levels: v.levels.to_vec(),
+                layer0: (v.layer0)().collect(),
+                upper_start: v.upper_start.to_vec(),
+                upper: (v.upper)().collect(),
+            })
+        };
+        let back = Graph::from_parts(parts(), 2).unwrap();
+        let mut out = Vec::new();
+        back.links_into(0, 0, &mut out);
+        assert_eq!(out, [1, 2]);
+        assert_eq!(back.entry(), Some((1, 1)));
+
+        assert!(Graph::from_parts(parts(), 3).is_err(), "different m");
+        let mut p = parts();
+        p.layer0[1] = 9; // a link past the last node
+        assert!(Graph::from_parts(p, 2).is_err());
+        let mut p = parts();
+        p.layer0[0] = 5; // longer than 2m
+        assert!(Graph::from_parts(p, 2).is_err());
+        let mut p = parts();
+        p.entry = Some((0, 1)); // node 0 is not on layer 1
+        assert!(Graph::from_parts(p, 2).is_err());
+        let mut p = parts();
+        p.levels[2] = 1; // claims upper links it does not have
+        assert!(Graph::from_parts(p, 2).is_err());
+        let mut p = parts();
+        p.upper.pop();
+        assert!(Graph::from_parts(p, 2).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! than `k` when `k` records match.
 
 mod build;
-mod graph;
+pub(crate) mod graph;
 mod search;
 
 use std::ops::Range;
@@ -64,6 +64,11 @@ impl HnswIndex {
             // A fixed seed makes single-threaded builds reproducible.
             rng: Mutex::new(SmallRng::seed_from_u64(0x5EED_0F4E)),
         }
+    }
+
+    /// An index over an existing graph (read from a snapshot and validated).
+    pub(crate) fn with_graph(params: HnswParams, distance: Distance, graph: Graph) -> Self {
+        Self { graph, ..Self::new(params, distance) }
     }
 
     /// Draws a node's top layer: floor(-ln(U) * m_L) (paper, Algorithm 1, line 4).
@@ -125,6 +130,8 @@ impl VectorIndex for HnswIndex {
             crate::parallel::for_each_chunk(n, 16, |chunk| {
                 with_scratch(|s| chunk.for_each(|i| this.insert_node(store, (start + i) as u32, s)));
             });
+            // Racing inserts can leave a node that nobody links to; give each one a way in.
+            with_scratch(|s| self.repair_orphans(store, s));
         }
     }
 
@@ -147,6 +154,10 @@ impl VectorIndex for HnswIndex {
         if found.len() < query.k { exact_scan(store, &self.distance, query) } else { found }
     }
 
+    fn graph(&self) -> Option<&Graph> {
+        Some(&self.graph)
+    }
+
     fn needs_compaction(&self, store: &VectorStore) -> bool {
         store.tombstones() as f64 > COMPACT_FRACTION * store.slots() as f64
     }
@@ -166,6 +177,27 @@ mod tests {
             s.push(i as u64, &[i as f32], None, None).unwrap();
         }
         s
+    }
+
+    /// Regression: two close nodes inserted at once may not see each other, and pruning can
+    /// then drop every link to one of them, which made some records unreachable.
+    #[test]
+    fn parallel_builds_leave_no_node_without_incoming_links() {
+        use crate::config::SimilarityMetric;
+        let recipe =
+            crate::dataset::Recipe { n_base: 2_000, n_queries: 1, dim: 8, clusters: 40, sigma: 0.1, seed: 9 };
+        let (base, _) = crate::dataset::clustered(&recipe);
+        for round in 0..3 {
+            let mut store = VectorStore::new(8);
+            for (i, r) in base.rows().enumerate() {
+                store.push(i as u64, r, None, None).unwrap();
+            }
+            let params = HnswParams { m: 16, ef_construction: 100, ef_search: 64 };
+            let mut index = HnswIndex::new(params, Distance::new(SimilarityMetric::Euclidean));
+            index.insert(&store, 0..2_000);
+            let orphans = index.orphans(&store);
+            assert!(orphans.is_empty(), "round {round}: nodes without incoming links: {orphans:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,544 @@
+//! The `.vlc` collection file, version 2: the only module that knows bytes. Everything is
+//! little-endian and fixed-width; see docs/FORMAT.md for the picture.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  MAGIC  = 89 'V' 'L' 'C' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
+//!      8     4  format version (u32) = 2
+//!     12     4  flags (u32) = 0, reserved
+//!     16     4  header length H (u32)
+//!     20     4  crc32c of the header bytes (u32)
+//!     24     H  header: UTF-8 JSON (FileHeader), readable without touching the body
+//! 24 + H        sections, each a 32-byte section header followed by its stored bytes:
+//!                 0  4  tag (u32): 1 ids, 2 vectors, 3 live, 4 texts, 5 metadata, 6 hnsw, 0 end
+//!                 4  1  codec (u8): 0 none, 1 zstd, 2 gzip
+//!                 5  3  zero
+//!                 8  8  raw length (u64): bytes after decompression
+//!                16  8  stored length (u64): bytes that follow in the file
+//!                24  4  crc32c of the stored bytes (u32)
+//!                28  4  zero
+//!               The last section is `end` with both lengths 0: a file without it is truncated.
+//! ```
+//!
+//! Section payloads (raw, before compression), one entry per slot in slot order:
+//! ids `u64`; vectors `dimension` x `f32`; live `u8` (1 live, 0 deleted); texts and metadata
+//! `u32` length (`u32::MAX` = none) then UTF-8 bytes (metadata as JSON); hnsw, see
+//! [`write_graph`].
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{IndexType, SimilarityMetric};
+
+pub(crate) const MAGIC: [u8; 8] = [0x89, b'V', b'L', b'C', 0x0D, 0x0A, 0x1A, 0x0A];
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Bytes before the header JSON.
+pub(crate) const PREAMBLE_LEN: u64 = 24;
+pub(crate) const SECTION_HEADER_LEN: u64 = 32;
+/// A header larger than this is corrupt (real ones are a few hundred bytes).
+pub(crate) const MAX_HEADER_LEN: u32 = 1 << 20;
+/// One text or metadata entry larger than this is corrupt.
+pub(crate) const MAX_ENTRY_LEN: u32 = 256 << 20;
+const NONE_LEN: u32 = u32::MAX;
+
+/// The JSON header of a `.vlc` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FileHeader {
+    pub format: String,
+    pub format_version: u32,
+    pub vectorlite_version: String,
+    pub name: String,
+    pub created_at: String,
+    /// Live records.
+    pub count: u64,
+    /// Rows in the file, deleted ones included.
+    pub slots: u64,
+    pub dimension: usize,
+    pub metric: SimilarityMetric,
+    pub index: IndexType,
+    pub next_id: u64,
+    #[serde(default)]
+    pub embedding_model: Option<String>,
+}
+
+pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";
+
+/// Section tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    End = 0,
+    Ids = 1,
+    Vectors = 2,
+    Live = 3,
+    Texts = 4,
+    Metadata = 5,
+    Hnsw = 6,
+}
+
+impl Tag {
+    pub(crate) fn from_u32(v: u32) -> Option<Tag> {
+        Some(match v {
+            0 => Tag::End,
+            1 => Tag::Ids,
+            2 => Tag::Vectors,
+            3 => Tag::Live,
+            4 => Tag::Texts,
+            5 => Tag::Metadata,
+            6 => Tag::Hnsw,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Tag::End => "end",
+            Tag::Ids => "ids",
+            Tag::Vectors => "vectors",
+            Tag::Live => "live",
+            Tag::Texts => "texts",
+            Tag::Metadata => "metadata",
+            Tag::Hnsw => "hnsw",
+        }
+    }
+}
+
+/// How a section's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is.
+    None,
+    /// zstd at the given level (1-22); the default, at level 3.
+    Zstd(i32),
+    /// gzip (deflate), for tools that only speak gzip.
+    Gzip,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Zstd(3)
+    }
+}
+
+impl Compression {
+    fn codec(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Zstd(_) => 1,
+            Compression::Gzip => 2,
+        }
+    }
+}
+
+/// A parsed section header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SectionHeader {
+    pub tag: Tag,
+    pub codec: u8,
+    pub raw_len: u64,
+    pub stored_len: u64,
+    pub crc: u32,
+}
+
+/// What is wrong with bytes being read; the snapshot reader adds file, section and offset.
+#[derive(Debug)]
+pub(crate) enum FormatError {
+    Io(io::Error),
+    Truncated,
+    Corrupt(String),
+}
+
+impl From<io::Error> for FormatError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof { FormatError::Truncated } else { FormatError::Io(e) }
+    }
+}
+
+pub(crate) fn corrupt(reason: impl Into<String>) -> FormatError {
+    FormatError::Corrupt(reason.into())
+}
+
+// ---- writing ----
+
+/// Writes magic, version, flags and the JSON header.
+pub(crate) fn write_preamble(w: &mut impl Write, header: &FileHeader) -> io::Result<()> {
+    let json = serde_json::to_vec(header).map_err(io::Error::other)?;
+    w.write_all(&MAGIC)?;
+    w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+    w.write_all(&0u32.to_le_bytes())?;
+    w.write_all(&(json.len() as u32).to_le_bytes())?;
+    w.write_all(&crc32c::crc32c(&json).to_le_bytes())?;
+    w.write_all(&json)
+}
+
+/// Counts and checksums the bytes written through it.
+struct Tally<W> {
+    inner: W,
+    bytes: u64,
+    crc: u32,
+}
+
+impl<W: Write> Write for Tally<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes one section: a placeholder header, the payload streamed through the compressor by
+/// `body`, then the real header patched in. Nothing is buffered beyond the compressor's window.
+pub(crate) fn write_section<W: Write + Seek>(
+    w: &mut W,
+    tag: Tag,
+    compression: Compression,
+    body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let start = w.stream_position()?;
+    w.write_all(&[0u8; SECTION_HEADER_LEN as usize])?;
+    let mut stored = Tally { inner: &mut *w, bytes: 0, crc: 0 };
+    let raw_len = match compression {
+        Compression::None => {
+            let mut raw = Tally { inner: &mut stored, bytes: 0, crc: 0 };
+            body(&mut raw)?;
+            raw.bytes
+        }
+        Compression::Zstd(level) => {
+            let mut enc = zstd::stream::write::Encoder::new(&mut stored, level)?;
+            let mut raw = Tally { inner: &mut enc, bytes: 0, crc: 0 };
+            body(&mut raw)?;
+            let n = raw.bytes;
+            enc.finish()?;
+            n
+        }
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(&mut stored, flate2::Compression::fast());
+            let mut raw = Tally { inner: &mut enc, bytes: 0, crc: 0 };
+            body(&mut raw)?;
+            let n = raw.bytes;
+            enc.finish()?;
+            n
+        }
+    };
+    let (stored_len, crc) = (stored.bytes, stored.crc);
+    let end = w.stream_position()?;
+    w.seek(SeekFrom::Start(start))?;
+    let mut h = [0u8; SECTION_HEADER_LEN as usize];
+    h[0..4].copy_from_slice(&(tag as u32).to_le_bytes());
+    h[4] = compression.codec();
+    h[8..16].copy_from_slice(&raw_len.to_le_bytes());
+    h[16..24].copy_from_slice(&stored_len.to_le_bytes());
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    w.write_all(&h)?;
+    w.seek(SeekFrom::Start(end))?;
+    Ok(())
+}
+
+/// Writes the `end` section.
+pub(crate) fn write_end(w: &mut impl Write) -> io::Result<()> {
+    w.write_all(&[0u8; SECTION_HEADER_LEN as usize])
+}
+
+/// Writes `values` as little-endian bytes through a small stack buffer.
+pub(crate) fn write_u64s(w: &mut dyn Write, values: impl Iterator<Item = u64>) -> io::Result<()> {
+    write_chunked(w, values, u64::to_le_bytes)
+}
+
+pub(crate) fn write_f32s(w: &mut dyn Write, values: &[f32]) -> io::Result<()> {
+    write_chunked(w, values.iter().copied(), f32::to_le_bytes)
+}
+
+pub(crate) fn write_u32s(w: &mut dyn Write, values: impl Iterator<Item = u32>) -> io::Result<()> {
+    write_chunked(w, values, u32::to_le_bytes)
+}
+
+fn write_chunked<T, const N: usize>(
+    w: &mut dyn Write,
+    values: impl Iterator<Item = T>,
+    to_bytes: fn(T) -> [u8; N],
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(64 << 10);
+    for v in values {
+        buf.extend_from_slice(&to_bytes(v));
+        if buf.len() >= 64 << 10 {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf)
+}
+
+/// Writes an optional byte string: `u32` length (`u32::MAX` for none), then the bytes.
+pub(crate) fn write_opt_bytes(w: &mut dyn Write, bytes: Option<&[u8]>) -> io::Result<()> {
+    match bytes {
+        None => w.write_all(&NONE_LEN.to_le_bytes()),
+        Some(b) => {
+            let len = u32::try_from(b.len())
+                .ok()
+                .filter(|&l| l <= MAX_ENTRY_LEN)
+                .ok_or_else(|| io::Error::other("a text or metadata entry is larger than 256 MiB"))?;
+            w.write_all(&len.to_le_bytes())?;
+            w.write_all(b)
+        }
+    }
+}
+
+// ---- reading ----
+
+/// Checks magic and version and returns the header. `Err(Corrupt)` for bad magic is reported
+/// by the caller as "not a vectorlite file"; versions above ours as "newer".
+pub(crate) enum Preamble {
+    V2(FileHeader),
+    Newer(u32),
+    BadMagic,
+}
+
+pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> {
+    let mut fixed = [0u8; PREAMBLE_LEN as usize];
+    r.read_exact(&mut fixed)?;
+    if fixed[0..8] != MAGIC {
+        return Ok(Preamble::BadMagic);
+    }
+    let version = le_u32(&fixed[8..12]);
+    if version > FORMAT_VERSION {
+        return Ok(Preamble::Newer(version));
+    }
+    if version != FORMAT_VERSION {
+        return Err(corrupt(format!("unknown binary format version {version}")));
+    }
+    if le_u32(&fixed[12..16]) != 0 {
+        return Err(corrupt("unknown flags"));
+    }
+    let len = le_u32(&fixed[16..20]);
+    if len > MAX_HEADER_LEN {
+        return Err(corrupt(format!("header length {len} exceeds {MAX_HEADER_LEN}")));
+    }
+    let mut json = vec![0u8; len as usize];
+    r.read_exact(&mut json)?;
+    if crc32c::crc32c(&json) != le_u32(&fixed[20..24]) {
+        return Err(corrupt("header checksum mismatch"));
+    }
+    let header: FileHeader =
+        serde_json::from_slice(&json).map_err(|e| corrupt(format!("header is not valid JSON: {e}")))?;
+    if header.format != FORMAT_NAME || header.format_version != FORMAT_VERSION {
+        return Err(corrupt(format!("header names format '{}' v{}", header.format, header.format_version)));
+    }
+    Ok(Preamble::V2(header))
+}
+
+pub(crate) fn read_section_header(r: &mut impl Read) -> Result<SectionHeader, FormatError> {
+    let mut h = [0u8; SECTION_HEADER_LEN as usize];
+    r.read_exact(&mut h)?;
+    let tag = Tag::from_u32(le_u32(&h[0..4]))
+        .ok_or_else(|| corrupt(format!("unknown section tag {}", le_u32(&h[0..4]))))?;
+    let codec = h[4];
+    if codec > 2 {
+        return Err(corrupt(format!("unknown codec {codec}")));
+    }
+    if h[5..8] != [0; 3] || h[28..32] != [0; 4] {
+        return Err(corrupt("reserved section header bytes are not zero"));
+    }
+    let (raw_len, stored_len) = (le_u64(&h[8..16]), le_u64(&h[16..24]));
+    if codec == 0 && raw_len != stored_len {
+        return Err(corrupt(format!(
+            "uncompressed section declares {raw_len} raw but {stored_len} stored bytes"
+        )));
+    }
+    Ok(SectionHeader { tag, codec, raw_len, stored_len, crc: le_u32(&h[24..28]) })
+}
+
+/// Checksums the bytes read through it.
+pub(crate) struct CrcReader<R> {
+    inner: R,
+    crc: u32,
+}
+
+impl<R: Read> Read for CrcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads one section's payload: `decode` gets the decompressed bytes, exactly `raw_len` of
+/// them, and the stored bytes' checksum is verified at the end. Reads at most `stored_len`
+/// bytes from `r`, so a bad length cannot run into the next section unnoticed.
+pub(crate) fn read_section<R: Read, T>(
+    r: &mut R,
+    h: &SectionHeader,
+    decode: impl FnOnce(&mut dyn Read) -> Result<T, FormatError>,
+) -> Result<T, FormatError> {
+    let mut stored = CrcReader { inner: r.take(h.stored_len), crc: 0 };
+    let value = {
+        let mut raw: Box<dyn Read + '_> = match h.codec {
+            0 => Box::new((&mut stored).take(h.raw_len)),
+            1 => Box::new(zstd::stream::read::Decoder::new(&mut stored)?.take(h.raw_len)),
+            _ => Box::new(flate2::read::GzDecoder::new(&mut stored).take(h.raw_len)),
+        };
+        let value = decode(&mut raw)?;
+        // Exactly raw_len bytes: nothing may be left over.
+        let mut extra = [0u8; 1];
+        if raw.read(&mut extra).map_err(|e| corrupt(format!("decompression failed: {e}")))? != 0 {
+            return Err(corrupt("payload is longer than its declared length"));
+        }
+        value
+    };
+    // Drain what the decoder did not need (a trailing frame) so the checksum covers it all.
+    io::copy(&mut stored, &mut io::sink())?;
+    if stored.inner.limit() != 0 {
+        return Err(FormatError::Truncated);
+    }
+    if stored.crc != h.crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(value)
+}
+
+/// Reads `count` little-endian `u64`s, growing the vector as bytes arrive so a false count
+/// cannot allocate more than the data actually holds.
+pub(crate) fn read_u64s(r: &mut dyn Read, count: u64) -> Result<Vec<u64>, FormatError> {
+    read_chunked(r, count, u64::from_le_bytes)
+}
+
+pub(crate) fn read_u32s(r: &mut dyn Read, count: u64) -> Result<Vec<u32>, FormatError> {
+    read_chunked(r, count, u32::from_le_bytes)
+}
+
+pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Result<(), FormatError> {
+    read_chunked_into(r, count, f32::from_le_bytes, out)
+}
+
+pub(crate) fn read_u8s(r: &mut dyn Read, count: u64) -> Result<Vec<u8>, FormatError> {
+    read_chunked(r, count, |b: [u8; 1]| b[0])
+}
+
+fn read_chunked<T, const N: usize>(
+    r: &mut dyn Read,
+    count: u64,
+    from: fn([u8; N]) -> T,
+) -> Result<Vec<T>, FormatError> {
+    let mut out = Vec::new();
+    read_chunked_into(r, count, from, &mut out)?;
+    Ok(out)
+}
+
+fn read_chunked_into<T, const N: usize>(
+    r: &mut dyn Read,
+    count: u64,
+    from: fn([u8; N]) -> T,
+    out: &mut Vec<T>,
+) -> Result<(), FormatError> {
+    const CHUNK: usize = 64 << 10;
+    let mut buf = vec![0u8; CHUNK / N * N];
+    let mut left = count;
+    while left > 0 {
+        let take = (left.min((buf.len() / N) as u64) as usize) * N;
+        r.read_exact(&mut buf[..take]).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FormatError::Truncated,
+            _ => corrupt(format!("decompression failed: {e}")),
+        })?;
+        out.extend(buf[..take].chunks_exact(N).map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            from(a)
+        }));
+        left -= (take / N) as u64;
+    }
+    Ok(())
+}
+
+/// Reads `count` optional byte strings (see [`write_opt_bytes`]).
+pub(crate) fn read_opt_bytes(
+    r: &mut dyn Read,
+    count: u64,
+    mut each: impl FnMut(Option<Vec<u8>>) -> Result<(), FormatError>,
+) -> Result<(), FormatError> {
+    let mut len = [0u8; 4];
+    for _ in 0..count {
+        r.read_exact(&mut len).map_err(|_| FormatError::Truncated)?;
+        match u32::from_le_bytes(len) {
+            NONE_LEN => each(None)?,
+            n if n > MAX_ENTRY_LEN => {
+                return Err(corrupt(format!("entry length {n} exceeds {MAX_ENTRY_LEN}")));
+            }
+            n => {
+                let mut bytes = Vec::new();
+                (&mut *r).take(u64::from(n)).read_to_end(&mut bytes).map_err(|e| corrupt(e.to_string()))?;
+                if bytes.len() != n as usize {
+                    return Err(FormatError::Truncated);
+                }
+                each(Some(bytes))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the HNSW graph section payload:
+/// `u32 m, u32 entry slot (u32::MAX = none), u32 entry level, u64 nodes, u64 upper words`,
+/// then levels (`u8` per node), layer 0 (`2m + 1` words per node: count, links), upper block
+/// starts (`u32` per node, `u32::MAX` for none) and the upper blocks (`m + 1` words each).
+pub(crate) fn write_graph(w: &mut dyn Write, g: &GraphView<'_>) -> io::Result<()> {
+    let (entry_slot, entry_level) = g.entry.map_or((u32::MAX, 0), |(s, l)| (s, u32::from(l)));
+    write_u32s(w, [g.m, entry_slot, entry_level].into_iter())?;
+    write_u64s(w, [g.levels.len() as u64, g.upper_words as u64].into_iter())?;
+    w.write_all(g.levels)?;
+    write_u32s(w, (g.layer0)())?;
+    write_u32s(w, g.upper_start.iter().copied())?;
+    write_u32s(w, (g.upper)())
+}
+
+/// What [`write_graph`] needs from a graph, without this module knowing its type.
+pub(crate) struct GraphView<'a> {
+    pub m: u32,
+    pub entry: Option<(u32, u8)>,
+    pub levels: &'a [u8],
+    pub layer0: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
+    pub upper_start: &'a [u32],
+    pub upper_words: usize,
+    pub upper: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
+}
+
+/// The graph arrays as read; the index validates them before use.
+pub(crate) struct GraphParts {
+    pub m: u32,
+    pub entry: Option<(u32, u8)>,
+    pub levels: Vec<u8>,
+    pub layer0: Vec<u32>,
+    pub upper_start: Vec<u32>,
+    pub upper: Vec<u32>,
+}
+
+pub(crate) fn read_graph(r: &mut dyn Read, expected_nodes: u64) -> Result<GraphParts, FormatError> {
+    let head = read_u32s(r, 3)?;
+    let counts = read_u64s(r, 2)?;
+    let (m, nodes, upper_words) = (head[0], counts[0], counts[1]);
+    if nodes != expected_nodes || !(2..=128).contains(&m) {
+        return Err(corrupt(format!(
+            "graph of {nodes} nodes with m = {m} does not fit {expected_nodes} rows"
+        )));
+    }
+    let entry = (head[1] != u32::MAX).then(|| (head[1], head[2].min(255) as u8));
+    let levels = read_u8s(r, nodes)?;
+    let layer0 = read_u32s(r, nodes.saturating_mul(2 * u64::from(m) + 1))?;
+    let upper_start = read_u32s(r, nodes)?;
+    let upper = read_u32s(r, upper_words)?;
+    Ok(GraphParts { m, entry, levels, layer0, upper_start, upper })
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
