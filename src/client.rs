@@ -3,12 +3,17 @@
 //! collection's own lock, so writes to one collection never block searches on another.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use parking_lot::RwLock;
 
 use crate::collection::{Collection, CollectionInfo};
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result};
+use crate::persist::manifest;
+use crate::persist::{
+    ConflictPolicy, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats, SaveOptions,
+};
 
 /// An in-memory database of named collections. `Send + Sync`: share it with `Arc`.
 ///
@@ -69,6 +74,110 @@ impl VectorLiteClient {
     /// Count, dimension, metric, index and approximate memory of the named collection.
     pub fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
         Ok(self.collection(name)?.info())
+    }
+}
+
+/// Saving, loading and merging whole databases and single collections.
+impl VectorLiteClient {
+    /// Saves every collection into `dir` (`manifest.json`, `config.json`, `collections/*.vlc`),
+    /// rewriting only the collections changed since the last save into the same directory.
+    /// The manifest is written last and is the commit point.
+    ///
+    /// ```
+    /// use vectorlite::{CollectionConfig, LoadOptions, SaveOptions, VectorLiteClient};
+    /// let dir = std::env::temp_dir().join(format!("vl-dir-doc-{}", std::process::id()));
+    /// let client = VectorLiteClient::new();
+    /// client.create_collection("a", CollectionConfig::new(2))?.add(&[1.0, 2.0], None, None)?;
+    /// client.save_to_directory(&dir, &SaveOptions::default())?;
+    /// let back = VectorLiteClient::load_from_directory(&dir, &LoadOptions::default())?;
+    /// assert_eq!(back.collection("a")?.len(), 1);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), vectorlite::Error>(())
+    /// ```
+    pub fn save_to_directory(&self, dir: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
+        let collections: Vec<Collection> = self.collections.read().values().cloned().collect();
+        manifest::save_directory(dir.as_ref(), &collections, options)?;
+        Ok(())
+    }
+
+    /// Loads a database saved by [`save_to_directory`](Self::save_to_directory); collections
+    /// load concurrently, and any damaged file fails the whole load.
+    pub fn load_from_directory(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<VectorLiteClient> {
+        let collections = manifest::load_directory(dir.as_ref(), options)?;
+        let map = collections.into_iter().map(|c| (c.name().to_owned(), c)).collect();
+        Ok(VectorLiteClient { collections: RwLock::new(map) })
+    }
+
+    /// Merges every collection saved in `dir` into this database: into the collection of the
+    /// same name where one exists, as a new collection otherwise. All sources are loaded and
+    /// checked for compatibility before anything changes.
+    pub fn merge_from_directory(&self, dir: impl AsRef<Path>, options: &MergeOptions) -> Result<MergeReport> {
+        let sources =
+            manifest::load_directory(dir.as_ref(), &LoadOptions { progress: options.progress.clone() })?;
+        for source in &sources {
+            if let Ok(target) = self.collection(source.name()) {
+                let (t, s) = (target.config(), source.config());
+                if t.dimension != s.dimension {
+                    return Err(Error::DimensionMismatch { expected: t.dimension, actual: s.dimension });
+                }
+                if t.metric != s.metric {
+                    return Err(Error::MetricMismatch { expected: t.metric, actual: s.metric });
+                }
+            }
+        }
+        let mut report = MergeReport::default();
+        for source in sources {
+            let name = source.name().to_owned();
+            let stats = match self.collection(&name) {
+                Ok(target) => target.merge_from(&source, options.on_conflict)?,
+                Err(_) => {
+                    let added = source.len();
+                    self.collections.write().insert(name.clone(), source);
+                    MergeStats { vectors_added: added, ..MergeStats::default() }
+                }
+            };
+            report.total.absorb(&stats);
+            report.collections.insert(name, stats);
+        }
+        Ok(report)
+    }
+
+    /// Saves one collection to a `.vlc` file.
+    pub fn save_collection(&self, name: &str, path: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
+        self.collection(name)?.save_to_file(path, options)
+    }
+
+    /// Loads a `.vlc` file into this database and returns the resulting collection's name.
+    pub fn load_collection(&self, path: impl AsRef<Path>, mode: LoadMode) -> Result<String> {
+        let loaded = Collection::load_from_file(path, &LoadOptions::default())?;
+        match mode {
+            LoadMode::Override => {
+                let name = loaded.name().to_owned();
+                self.collections.write().insert(name.clone(), loaded);
+                Ok(name)
+            }
+            LoadMode::Merge => {
+                let name = loaded.name().to_owned();
+                match self.collection(&name) {
+                    Ok(target) => {
+                        target.merge_from(&loaded, ConflictPolicy::default())?;
+                    }
+                    Err(_) => {
+                        self.collections.write().insert(name.clone(), loaded);
+                    }
+                }
+                Ok(name)
+            }
+            LoadMode::CreateNew(name) => {
+                let renamed = loaded.renamed(&name)?;
+                let mut map = self.collections.write();
+                if map.contains_key(&name) {
+                    return Err(Error::CollectionExists { name });
+                }
+                map.insert(name.clone(), renamed);
+                Ok(name)
+            }
+        }
     }
 }
 

@@ -52,6 +52,14 @@ pub enum Error {
         /// The JSON type that was passed instead.
         found: &'static str,
     },
+    /// Collections with different metrics cannot be merged.
+    #[error("cannot merge a {actual:?} collection into a {expected:?} one")]
+    MetricMismatch {
+        /// The target's metric.
+        expected: crate::SimilarityMetric,
+        /// The source's metric.
+        actual: crate::SimilarityMetric,
+    },
     /// No record has this id.
     #[error("no record with id {id}")]
     IdNotFound {

@@ -41,7 +41,10 @@ pub use error::{Error, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
-pub use persist::{Compression, LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
+pub use persist::{
+    Compression, ConflictPolicy, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
+    PersistenceError, Progress, ProgressFn, SaveOptions,
+};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

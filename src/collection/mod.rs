@@ -111,6 +111,9 @@ struct Shared {
     distance: Distance,
     /// Bumped by every change; lets a directory save skip unchanged collections.
     generation: AtomicU64,
+    /// Random identity, kept across directory saves and loads, so an unchanged collection
+    /// is recognised as the same one.
+    uid: AtomicU64,
     /// Next id `add` hands out; only ever grows, so ids are never reused.
     next_id: AtomicU64,
     state: RwLock<State>,
@@ -153,6 +156,7 @@ impl Collection {
                 created_at,
                 distance: Distance::new(config.metric),
                 generation: AtomicU64::new(0),
+                uid: AtomicU64::new(rand::random()),
                 next_id: AtomicU64::new(next_id),
                 state: RwLock::new(state),
             }),
@@ -194,6 +198,14 @@ impl Collection {
         Ok(Self::from_parts(loaded.name, loaded.config, loaded.created_at, loaded.next_id, state))
     }
 
+    /// This collection under another name; fails if other handles to it exist.
+    pub(crate) fn renamed(self, name: &str) -> Result<Collection> {
+        crate::config::validate_name(name)?;
+        let shared = Arc::try_unwrap(self.inner)
+            .map_err(|inner| Error::CollectionExists { name: inner.name.clone() })?;
+        Ok(Collection { inner: Arc::new(Shared { name: name.to_owned(), ..shared }) })
+    }
+
     /// When the collection was created (RFC 3339).
     pub fn created_at(&self) -> &str {
         &self.inner.created_at
@@ -202,6 +214,16 @@ impl Collection {
     /// A counter that changes whenever the collection does.
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn uid(&self) -> u64 {
+        self.inner.uid.load(Ordering::Acquire)
+    }
+
+    /// Adopts the identity recorded in a directory manifest.
+    pub(crate) fn set_identity(&self, uid: u64, generation: u64) {
+        self.inner.uid.store(uid, Ordering::Release);
+        self.inner.generation.store(generation, Ordering::Release);
     }
 
     /// The collection's name.

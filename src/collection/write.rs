@@ -13,6 +13,7 @@ use crate::config::SimilarityMetric;
 use crate::error::{Error, Result};
 use crate::index::distance::normalize;
 use crate::index::new_index;
+use crate::persist::{ConflictPolicy, LoadOptions, MergeOptions, MergeStats};
 use crate::store::MAX_SLOTS;
 
 /// How a write treats ids.
@@ -85,6 +86,74 @@ impl Collection {
     pub fn upsert_batch(&self, records: Vec<Record>) -> Result<()> {
         let items = self.prepare_batch(records.into_iter().map(split_record).collect())?;
         self.write(items, IdMode::Upsert).map(drop)
+    }
+
+    /// Merges the records of the `.vlc` file at `path` into this collection (see [`MergeOptions`]).
+    pub fn merge_from_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        options: &MergeOptions,
+    ) -> Result<MergeStats> {
+        let source = Collection::load_from_file(path, &LoadOptions { progress: options.progress.clone() })?;
+        self.merge_from(&source, options.on_conflict)
+    }
+
+    /// Merges every live record of `source` into this collection under one write lock.
+    pub(crate) fn merge_from(&self, source: &Collection, policy: ConflictPolicy) -> Result<MergeStats> {
+        let (mine, theirs) = (self.config(), source.config());
+        if mine.dimension != theirs.dimension {
+            return Err(Error::DimensionMismatch { expected: mine.dimension, actual: theirs.dimension });
+        }
+        if mine.metric != theirs.metric {
+            return Err(Error::MetricMismatch { expected: mine.metric, actual: theirs.metric });
+        }
+        let records: Vec<Record> = source.ids().into_iter().filter_map(|id| source.get(id).ok()).collect();
+        let max_incoming = records.iter().map(|r| r.id).max();
+        let mut items = self.prepare_batch(records.into_iter().map(split_record).collect())?;
+        let mut stats = MergeStats::default();
+        let mut guard = self.inner.state.write();
+        let state = &mut *guard;
+        if state.store.slots() + items.len() > MAX_SLOTS {
+            return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
+        }
+        // Fresh ids start past every incoming id, so a remapped record never takes an id that
+        // a later incoming record keeps.
+        if let Some(max) = max_incoming {
+            self.inner.next_id.fetch_max(max.saturating_add(1), Ordering::AcqRel);
+        }
+        let mut keep = Vec::with_capacity(items.len());
+        for mut item in items.drain(..) {
+            let id = item.id.unwrap_or_default();
+            if let Some(slot) = state.store.slot_of(id) {
+                match policy {
+                    ConflictPolicy::Skip => {
+                        stats.vectors_skipped += 1;
+                        continue;
+                    }
+                    ConflictPolicy::Overwrite => state.index.remove(&mut state.store, slot),
+                    ConflictPolicy::Remap => {
+                        let fresh = self.inner.next_id.fetch_add(1, Ordering::AcqRel);
+                        if fresh == u64::MAX {
+                            return Err(Error::IdSpaceExhausted);
+                        }
+                        stats.id_remappings.insert(id, fresh);
+                        item.id = Some(fresh);
+                    }
+                }
+            }
+            keep.push(item);
+        }
+        let start = state.store.slots() as u32;
+        state.store.reserve(keep.len());
+        for item in keep {
+            state.store.push(item.id.unwrap_or_default(), &item.vector, item.text, item.metadata)?;
+            stats.vectors_added += 1;
+        }
+        let end = state.store.slots() as u32;
+        state.index.insert(&state.store, start..end);
+        self.compact_if_needed(state);
+        self.changed();
+        Ok(stats)
     }
 
     /// Deletes a record; [`Error::IdNotFound`] if there is none.

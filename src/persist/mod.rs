@@ -7,6 +7,8 @@
 //! offset, and nothing live is touched. The JSON `.vlc` files of vectorlite 0.1.x load as v1.
 
 pub(crate) mod format;
+pub(crate) mod manifest;
+mod merge;
 mod migrate;
 pub(crate) mod snapshot;
 
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::format::Compression;
+pub use self::merge::{ConflictPolicy, LoadMode, MergeOptions, MergeReport, MergeStats};
 
 /// Where a long save or load is; see [`SaveOptions::progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod concurrency;
+mod directory;
 mod filtered;
 mod persist;
 mod search;

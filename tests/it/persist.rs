@@ -292,7 +292,7 @@ fn saves_while_writers_run_are_consistent_snapshots() {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let v = [t as f32, n as f32, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
                     let id = c.add(&v, None, Some(json!({"t": t, "n": n}))).unwrap();
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         c.delete(id).unwrap();
                     }
                     n += 1;
