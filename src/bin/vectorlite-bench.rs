@@ -73,6 +73,9 @@ struct Args {
     /// (meta.json, base.f32, queries.f32, gt.i32), then exit.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// Skip the save/load throughput rows.
+    #[arg(long)]
+    skip_persist: bool,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -165,6 +168,10 @@ fn main() -> Result<()> {
             row.bytes_per_vector = bytes_per_vector;
             print(row, &args);
         }
+    }
+
+    if !args.skip_persist {
+        persist_rows(&hnsw, args.json)?;
     }
 
     if let (false, Some(flat)) = (args.skip_filtered, &flat_collection) {
@@ -261,6 +268,123 @@ fn measure(
         qps_2t,
         ..Row::default()
     })
+}
+
+/// One save or load measurement.
+#[derive(Serialize)]
+struct PersistRow {
+    engine: &'static str,
+    compression: &'static str,
+    seconds: f64,
+    file_mb: f64,
+    raw_mb_s: f64,
+    records_s: f64,
+    peak_extra_mb: f64,
+}
+
+/// Resident memory of this process in bytes (Linux), for the peak-extra-memory column.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Runs `f` while a thread samples RSS; returns f's result and the peak growth in bytes.
+fn with_peak_rss<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let base = rss_bytes();
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = base;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_bytes());
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        let out = f();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = sampler.join().unwrap_or(base);
+        (out, peak.saturating_sub(base))
+    })
+}
+
+/// Save and load throughput of `c` with each compression, beside a plain file copy.
+fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
+    use vectorlite::{Compression, LoadOptions, SaveOptions};
+    let dir = std::env::temp_dir().join(format!("vectorlite-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let n = c.len() as f64;
+    let raw_mb = (c.len() * (c.config().dimension * 4 + 8 + 1)) as f64 / 1e6;
+    let mut rows = Vec::new();
+    for (label, compression) in
+        [("none", Compression::None), ("zstd-3", Compression::Zstd(3)), ("gzip", Compression::Gzip)]
+    {
+        let path = dir.join(format!("{label}.vlc"));
+        let opts = SaveOptions { compression, ..SaveOptions::default() };
+        let start = Instant::now();
+        let (saved, peak) = with_peak_rss(|| c.save_to_file(&path, &opts));
+        saved?;
+        let secs = start.elapsed().as_secs_f64();
+        let file_mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
+        rows.push(PersistRow {
+            engine: "save",
+            compression: label,
+            seconds: secs,
+            file_mb,
+            raw_mb_s: raw_mb / secs,
+            records_s: n / secs,
+            peak_extra_mb: peak as f64 / 1e6,
+        });
+        let start = Instant::now();
+        let loaded = Collection::load_from_file(&path, &LoadOptions::default())?;
+        let secs = start.elapsed().as_secs_f64();
+        ensure!(loaded.len() == c.len(), "loaded {} of {} records", loaded.len(), c.len());
+        drop(loaded);
+        rows.push(PersistRow {
+            engine: "load",
+            compression: label,
+            seconds: secs,
+            file_mb,
+            raw_mb_s: raw_mb / secs,
+            records_s: n / secs,
+            peak_extra_mb: 0.0,
+        });
+    }
+    // The floor: copying the uncompressed file's bytes, with an fsync like a save does.
+    let src = dir.join("none.vlc");
+    let start = Instant::now();
+    std::fs::copy(&src, dir.join("copy.bin"))?;
+    std::fs::File::open(dir.join("copy.bin"))?.sync_all()?;
+    let secs = start.elapsed().as_secs_f64();
+    let file_mb = std::fs::metadata(&src)?.len() as f64 / 1e6;
+    rows.push(PersistRow {
+        engine: "plain copy",
+        compression: "none",
+        seconds: secs,
+        file_mb,
+        raw_mb_s: file_mb / secs,
+        records_s: n / secs,
+        peak_extra_mb: 0.0,
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    if json_out {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+    } else {
+        println!();
+        println!("| operation | compression | seconds | file MB | MB/s (raw) | records/s | peak extra MB |");
+        println!("|---|---|---:|---:|---:|---:|---:|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.1} |",
+                r.engine, r.compression, r.seconds, r.file_mb, r.raw_mb_s, r.records_s, r.peak_extra_mb
+            );
+        }
+        println!();
+    }
+    Ok(())
 }
 
 /// Writes the exchange format of shared/bench/README.md.

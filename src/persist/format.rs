@@ -249,7 +249,15 @@ pub(crate) fn write_u64s(w: &mut dyn Write, values: impl Iterator<Item = u64>) -
 }
 
 pub(crate) fn write_f32s(w: &mut dyn Write, values: &[f32]) -> io::Result<()> {
-    write_chunked(w, values.iter().copied(), f32::to_le_bytes)
+    if cfg!(target_endian = "little") {
+        // The in-memory bytes already are the file's bytes.
+        for chunk in values.chunks(1 << 20) {
+            w.write_all(bytemuck::cast_slice(chunk))?;
+        }
+        Ok(())
+    } else {
+        write_chunked(w, values.iter().copied(), f32::to_le_bytes)
+    }
 }
 
 pub(crate) fn write_u32s(w: &mut dyn Write, values: impl Iterator<Item = u32>) -> io::Result<()> {
@@ -410,7 +418,25 @@ pub(crate) fn read_u32s(r: &mut dyn Read, count: u64) -> Result<Vec<u32>, Format
 }
 
 pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Result<(), FormatError> {
-    read_chunked_into(r, count, f32::from_le_bytes, out)
+    if !cfg!(target_endian = "little") {
+        return read_chunked_into(r, count, f32::from_le_bytes, out);
+    }
+    // Read straight into the vector's memory, a chunk at a time, so it only grows as far as
+    // the data actually goes.
+    const CHUNK: u64 = 1 << 18;
+    let mut left = count;
+    while left > 0 {
+        let take = left.min(CHUNK) as usize;
+        let start = out.len();
+        crate::hugepage::reserve(out, take);
+        out.resize(start + take, 0.0);
+        r.read_exact(bytemuck::cast_slice_mut(&mut out[start..])).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FormatError::Truncated,
+            _ => corrupt(format!("decompression failed: {e}")),
+        })?;
+        left -= take as u64;
+    }
+    Ok(())
 }
 
 pub(crate) fn read_u8s(r: &mut dyn Read, count: u64) -> Result<Vec<u8>, FormatError> {

@@ -371,3 +371,44 @@ fn crash_mid_save_leaves_the_old_or_the_new_file() {
         }
     }
 }
+
+#[test]
+fn a_file_without_its_graph_cache_rebuilds_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, queries) = sample_collection(IndexType::HNSW(Default::default()), 800);
+    let path = dir.path().join("g.vlc");
+    save(&c, &path, Compression::None);
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut the hnsw section (tag 6) out; everything else stays byte for byte.
+    let header_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let mut pos = 24 + header_len;
+    let mut without = bytes[..pos].to_vec();
+    loop {
+        let tag = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
+        let stored = u64::from_le_bytes(bytes[pos + 16..pos + 24].try_into().unwrap()) as usize;
+        if tag != 6 {
+            without.extend_from_slice(&bytes[pos..pos + 32 + stored]);
+        }
+        pos += 32 + stored;
+        if tag == 0 {
+            break;
+        }
+    }
+    assert!(without.len() < bytes.len(), "the file had a graph section");
+    std::fs::write(&path, &without).unwrap();
+    let back = load(&path).unwrap();
+    assert_eq!(back.ids(), c.ids());
+    let found: Vec<Vec<u64>> = back
+        .search_batch(&queries, &SearchOptions::new(10))
+        .unwrap()
+        .iter()
+        .map(|h| h.iter().map(|r| r.id).collect())
+        .collect();
+    let truth: Vec<Vec<u64>> = c
+        .search_batch(&queries, &SearchOptions::new(10).with_ef(400))
+        .unwrap()
+        .iter()
+        .map(|h| h.iter().map(|r| r.id).collect())
+        .collect();
+    assert!(vectorlite::dataset::recall_at_k(&found, &truth, 10) >= 0.9);
+}
