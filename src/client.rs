@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
 use crate::collection::{Collection, CollectionInfo};
 use crate::config::CollectionConfig;
+use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
 use crate::persist::manifest;
 use crate::persist::{
@@ -29,20 +31,58 @@ use crate::persist::{
 /// assert_eq!(client.collection_info("memories")?.count, 1);
 /// # Ok::<(), vectorlite::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct VectorLiteClient {
     collections: RwLock<BTreeMap<String, Collection>>,
+    embedder: RwLock<Option<Arc<dyn EmbeddingFunction>>>,
+}
+
+impl std::fmt::Debug for VectorLiteClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let model = self.embedder.read().as_ref().map(|e| e.model_id().to_owned());
+        f.debug_struct("VectorLiteClient")
+            .field("collections", &self.list_collections())
+            .field("embedder", &model)
+            .finish()
+    }
 }
 
 impl VectorLiteClient {
-    /// An empty database.
+    /// An empty database without an embedding model (text calls fail with [`Error::NoEmbedder`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty database whose collections embed text with `embedder`.
+    pub fn with_embedder(embedder: Arc<dyn EmbeddingFunction>) -> Self {
+        let client = Self::new();
+        client.set_embedder(Some(embedder));
+        client
+    }
+
+    /// Replaces the embedder of the database and of every collection in it.
+    pub fn set_embedder(&self, embedder: Option<Arc<dyn EmbeddingFunction>>) {
+        for c in self.collections.read().values() {
+            c.set_embedder(embedder.clone());
+        }
+        *self.embedder.write() = embedder;
+    }
+
+    /// The database's embedder, if it has one.
+    pub fn embedder(&self) -> Option<Arc<dyn EmbeddingFunction>> {
+        self.embedder.read().clone()
+    }
+
+    /// Registers a collection under its name, attaching the database's embedder.
+    fn adopt(&self, map: &mut BTreeMap<String, Collection>, collection: Collection) {
+        collection.set_embedder(self.embedder());
+        map.insert(collection.name().to_owned(), collection);
     }
 
     /// Creates a collection; [`Error::CollectionExists`] if the name is taken.
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
         let collection = Collection::new(name, config)?;
+        collection.set_embedder(self.embedder());
         let mut map = self.collections.write();
         if map.contains_key(name) {
             return Err(Error::CollectionExists { name: name.to_owned() });
@@ -96,7 +136,11 @@ impl VectorLiteClient {
     /// ```
     pub fn save_to_directory(&self, dir: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
         let collections: Vec<Collection> = self.collections.read().values().cloned().collect();
-        manifest::save_directory(dir.as_ref(), &collections, options)?;
+        let config = self.embedder().map(|e| manifest::DirConfig {
+            embedding_model: Some(e.model_id().to_owned()),
+            dimension: Some(e.dimension()),
+        });
+        manifest::save_directory(dir.as_ref(), &collections, config.as_ref(), options)?;
         Ok(())
     }
 
@@ -105,7 +149,7 @@ impl VectorLiteClient {
     pub fn load_from_directory(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<VectorLiteClient> {
         let collections = manifest::load_directory(dir.as_ref(), options)?;
         let map = collections.into_iter().map(|c| (c.name().to_owned(), c)).collect();
-        Ok(VectorLiteClient { collections: RwLock::new(map) })
+        Ok(VectorLiteClient { collections: RwLock::new(map), embedder: RwLock::new(None) })
     }
 
     /// Merges every collection saved in `dir` into this database: into the collection of the
@@ -132,7 +176,7 @@ impl VectorLiteClient {
                 Ok(target) => target.merge_from(&source, options.on_conflict)?,
                 Err(_) => {
                     let added = source.len();
-                    self.collections.write().insert(name.clone(), source);
+                    self.adopt(&mut self.collections.write(), source);
                     MergeStats { vectors_added: added, ..MergeStats::default() }
                 }
             };
@@ -153,7 +197,7 @@ impl VectorLiteClient {
         match mode {
             LoadMode::Override => {
                 let name = loaded.name().to_owned();
-                self.collections.write().insert(name.clone(), loaded);
+                self.adopt(&mut self.collections.write(), loaded);
                 Ok(name)
             }
             LoadMode::Merge => {
@@ -163,7 +207,7 @@ impl VectorLiteClient {
                         target.merge_from(&loaded, ConflictPolicy::default())?;
                     }
                     Err(_) => {
-                        self.collections.write().insert(name.clone(), loaded);
+                        self.adopt(&mut self.collections.write(), loaded);
                     }
                 }
                 Ok(name)
@@ -174,7 +218,7 @@ impl VectorLiteClient {
                 if map.contains_key(&name) {
                     return Err(Error::CollectionExists { name });
                 }
-                map.insert(name.clone(), renamed);
+                self.adopt(&mut map, renamed);
                 Ok(name)
             }
         }

@@ -60,6 +60,38 @@ pub enum Error {
         /// The source's metric.
         actual: crate::SimilarityMetric,
     },
+    /// The embedding model failed (a file it needs, or the computation).
+    #[error("embedding failed: {message}")]
+    Embedding {
+        /// What went wrong.
+        message: String,
+    },
+    /// No embedding model was found where it was looked for.
+    #[error(
+        "embedding model not found (looked in {searched:?}); run scripts/fetch-model.sh or pass --model-dir / set VECTORLITE_MODEL_DIR"
+    )]
+    ModelNotFound {
+        /// The directories tried, in order.
+        searched: Vec<std::path::PathBuf>,
+    },
+    /// A text call on a collection that has no embedding model attached.
+    #[error(
+        "collection '{collection}' has no embedding model; create the client with VectorLiteClient::with_embedder"
+    )]
+    NoEmbedder {
+        /// The collection.
+        collection: String,
+    },
+    /// The embedder does not fit the collection (another model or another dimension).
+    #[error("collection '{collection}' holds vectors of {expected}, but the embedder is {found}")]
+    EmbedderMismatch {
+        /// The collection.
+        collection: String,
+        /// The model id and dimension the collection was filled with.
+        expected: String,
+        /// The embedder's model id and dimension.
+        found: String,
+    },
     /// No record has this id.
     #[error("no record with id {id}")]
     IdNotFound {

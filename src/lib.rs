@@ -23,6 +23,7 @@
 mod client;
 mod collection;
 mod config;
+mod embed;
 mod error;
 mod filter;
 mod hugepage;
@@ -37,6 +38,9 @@ mod store;
 pub use client::VectorLiteClient;
 pub use collection::{Collection, CollectionInfo, MAX_K, NewRecord, Record, SearchOptions, SearchResult};
 pub use config::{CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, SimilarityMetric};
+#[cfg(feature = "embed")]
+pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
+pub use embed::{EmbeddingFunction, HashEmbedder};
 pub use error::{Error, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;

@@ -76,6 +76,12 @@ struct Args {
     /// Skip the save/load throughput rows.
     #[arg(long)]
     skip_persist: bool,
+    /// Measure the built-in embedding model instead (needs scripts/fetch-model.sh).
+    #[arg(long)]
+    embed: bool,
+    /// Model directory for --embed (default: $VECTORLITE_MODEL_DIR or ./models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    model_dir: Option<PathBuf>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -100,6 +106,9 @@ struct Row {
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.k >= 1 && args.k <= 10, "--k must be 1..=10 (recall@10 is reported)");
+    if args.embed {
+        return embed_bench(&args);
+    }
     let (base, queries, external_gt) = load_data(&args)?;
     let n = base.len();
     let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
@@ -385,6 +394,75 @@ fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
         println!();
     }
     Ok(())
+}
+
+/// Sentences per second and latency of the built-in embedder, one at a time and in batches.
+#[cfg(feature = "embed")]
+fn embed_bench(args: &Args) -> Result<()> {
+    use vectorlite::EmbeddingFunction;
+    let model = vectorlite::MiniLmEmbedder::discover(args.model_dir.as_deref())?;
+    // Short agent-style sentences, varied so nothing is cached.
+    let subjects = [
+        "The user",
+        "My manager",
+        "The agent",
+        "Our customer",
+        "The service",
+        "A teammate",
+        "The report",
+        "This task",
+    ];
+    let verbs = ["prefers", "asked about", "forgot", "scheduled", "reviewed", "rejected", "shared", "needs"];
+    let objects = [
+        "the quarterly budget",
+        "green tea",
+        "a password reset",
+        "the Oslo trip",
+        "the API limits",
+        "tomorrow's meeting",
+        "the vector index",
+        "a refund",
+    ];
+    let sentences: Vec<String> = (0..512)
+        .map(|i| format!("{} {} {} #{i}.", subjects[i % 8], verbs[(i / 8) % 8], objects[(i / 64) % 8]))
+        .collect();
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    model.embed_batch(&refs[..32])?; // warm-up
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    for s in &refs[..200] {
+        let t = Instant::now();
+        std::hint::black_box(model.embed(s)?);
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let single = 200.0 / start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let start = Instant::now();
+    for chunk in refs.chunks(32) {
+        std::hint::black_box(model.embed_batch(chunk)?);
+    }
+    let batched = refs.len() as f64 / start.elapsed().as_secs_f64();
+    let row = json!({"engine": "minilm-candle", "single_per_s": single, "batch32_per_s": batched, "p50_ms": pct(0.5), "p99_ms": pct(0.99)});
+    if args.json {
+        println!("{row}");
+    } else {
+        println!(
+            "| model | sentences/s one at a time | sentences/s batches of 32 | p50 ms (one short sentence) | p99 ms |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| all-MiniLM-L6-v2 (candle) | {single:.0} | {batched:.0} | {:.1} | {:.1} |",
+            pct(0.5),
+            pct(0.99)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "embed"))]
+fn embed_bench(_args: &Args) -> Result<()> {
+    bail!("this build has no embedding model: build with the `embed` feature")
 }
 
 /// Writes the exchange format of shared/bench/README.md.

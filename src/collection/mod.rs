@@ -3,18 +3,20 @@
 //! share it, writes take it briefly. Split by operation: `write.rs` (mutations), `search.rs`.
 
 mod search;
+mod text;
 mod write;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::search::{MAX_K, SearchOptions, SearchResult};
 use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
+use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
 use crate::index::distance::{Distance, norm};
 use crate::index::{VectorIndex, new_index};
@@ -114,6 +116,10 @@ struct Shared {
     /// Random identity, kept across directory saves and loads, so an unchanged collection
     /// is recognised as the same one.
     uid: AtomicU64,
+    /// Embedder for the text calls, if any.
+    embedder: RwLock<Option<Arc<dyn EmbeddingFunction>>>,
+    /// The model id the collection's text vectors came from.
+    embedding_model: Mutex<Option<String>>,
     /// Next id `add` hands out; only ever grows, so ids are never reused.
     next_id: AtomicU64,
     state: RwLock<State>,
@@ -139,7 +145,7 @@ impl Collection {
         crate::config::validate_name(name)?;
         config.validate()?;
         let state = State { store: VectorStore::new(config.dimension), index: new_index(&config) };
-        Ok(Self::from_parts(name.to_owned(), config, snapshot::now_rfc3339(), 0, state))
+        Ok(Self::from_parts(name.to_owned(), config, snapshot::now_rfc3339(), 0, None, state))
     }
 
     fn from_parts(
@@ -147,6 +153,7 @@ impl Collection {
         config: CollectionConfig,
         created_at: String,
         next_id: u64,
+        embedding_model: Option<String>,
         state: State,
     ) -> Self {
         Self {
@@ -154,6 +161,8 @@ impl Collection {
                 name,
                 config,
                 created_at,
+                embedder: RwLock::new(None),
+                embedding_model: Mutex::new(embedding_model),
                 distance: Distance::new(config.metric),
                 generation: AtomicU64::new(0),
                 uid: AtomicU64::new(rand::random()),
@@ -185,6 +194,7 @@ impl Collection {
             config: self.inner.config,
             created_at: &self.inner.created_at,
             next_id: self.next_id(),
+            embedding_model: self.embedding_model(),
             store: &state.store,
             graph: state.index.graph(),
         };
@@ -195,7 +205,14 @@ impl Collection {
     pub fn load_from_file(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Collection> {
         let loaded = snapshot::load(path.as_ref(), options)?;
         let state = State { store: loaded.store, index: loaded.index };
-        Ok(Self::from_parts(loaded.name, loaded.config, loaded.created_at, loaded.next_id, state))
+        Ok(Self::from_parts(
+            loaded.name,
+            loaded.config,
+            loaded.created_at,
+            loaded.next_id,
+            loaded.embedding_model,
+            state,
+        ))
     }
 
     /// This collection under another name; fails if other handles to it exist.

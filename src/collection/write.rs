@@ -185,8 +185,8 @@ impl Collection {
         self.changed();
     }
 
-    /// Marks the collection changed; called under the write lock.
-    fn changed(&self) {
+    /// Marks the collection changed.
+    pub(super) fn changed(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
     }
 

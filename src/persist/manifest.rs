@@ -126,6 +126,7 @@ fn collection_file(name: &str) -> String {
 pub(crate) fn save_directory(
     dir: &Path,
     collections: &[Collection],
+    config: Option<&DirConfig>,
     options: &SaveOptions,
 ) -> Result<Vec<String>, PersistenceError> {
     let coll_dir = dir.join(COLLECTIONS);
@@ -178,8 +179,10 @@ pub(crate) fn save_directory(
         collections: entries,
     };
     let config_path = dir.join(CONFIG);
-    if !config_path.exists() {
-        write_json(&config_path, &DirConfig::default())?;
+    match config {
+        Some(c) => write_json(&config_path, c)?,
+        None if !config_path.exists() => write_json(&config_path, &DirConfig::default())?,
+        None => {}
     }
     write_json(&dir.join(MANIFEST), &manifest)?;
     // Committed. Move the new files into place and drop what the manifest no longer names.

@@ -187,7 +187,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
     let index = build_index(path, &config, &store, None);
     let created_at =
         file.metadata.created_at.or(file.header.created_at).unwrap_or_else(super::snapshot::now_rfc3339);
-    Ok(LoadedCollection { name, config, created_at, next_id, store, index })
+    Ok(LoadedCollection { name, config, created_at, next_id, embedding_model: None, store, index })
 }
 
 fn json_offset(json: &[u8], line: usize, column: usize) -> u64 {

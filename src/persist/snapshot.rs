@@ -26,6 +26,7 @@ pub(crate) struct SnapshotView<'a> {
     pub config: CollectionConfig,
     pub created_at: &'a str,
     pub next_id: u64,
+    pub embedding_model: Option<String>,
     pub store: &'a VectorStore,
     pub graph: Option<&'a Graph>,
 }
@@ -36,6 +37,7 @@ pub(crate) struct LoadedCollection {
     pub config: CollectionConfig,
     pub created_at: String,
     pub next_id: u64,
+    pub embedding_model: Option<String>,
     pub store: VectorStore,
     pub index: Box<dyn VectorIndex>,
 }
@@ -123,7 +125,7 @@ pub(crate) fn save(
         metric: view.config.metric,
         index: view.config.index,
         next_id: view.next_id,
-        embedding_model: None,
+        embedding_model: view.embedding_model.clone(),
     };
     let rows = store.slots() as u64;
     let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8);
@@ -416,7 +418,15 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
     let index = build_index(path, &config, &store, columns.graph);
     r.tracker.finish();
     let next_id = header.next_id.max(store.max_id().map_or(0, |m| m.saturating_add(1)));
-    Ok(LoadedCollection { name: header.name, config, created_at: header.created_at, next_id, store, index })
+    Ok(LoadedCollection {
+        name: header.name,
+        config,
+        created_at: header.created_at,
+        next_id,
+        embedding_model: header.embedding_model,
+        store,
+        index,
+    })
 }
 
 #[derive(Default)]

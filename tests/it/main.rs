@@ -4,6 +4,7 @@ mod api;
 mod common;
 mod concurrency;
 mod directory;
+mod embed;
 mod filtered;
 mod persist;
 mod search;

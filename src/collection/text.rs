@@ -1,0 +1,104 @@
+//! Text calls: embed with the attached model (outside every lock), then store or search the
+//! vectors. A collection remembers the model that filled it and refuses a different one.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Collection, SearchOptions, SearchResult};
+use crate::embed::EmbeddingFunction;
+use crate::error::{Error, Result};
+
+impl Collection {
+    /// Attaches (or detaches) the embedder used by the text calls.
+    pub fn set_embedder(&self, embedder: Option<Arc<dyn EmbeddingFunction>>) {
+        *self.inner.embedder.write() = embedder;
+    }
+
+    /// The model id the collection's text vectors came from, once text was added.
+    pub fn embedding_model(&self) -> Option<String> {
+        self.inner.embedding_model.lock().clone()
+    }
+
+    /// Embeds `text` and adds it with `metadata`; returns the new id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vectorlite::{CollectionConfig, HashEmbedder, SearchOptions, VectorLiteClient};
+    /// let client = VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(64)));
+    /// let notes = client.create_collection("notes", CollectionConfig::new(64))?;
+    /// notes.add_text("the cat sat on the mat", None)?;
+    /// notes.add_text("stock prices fell sharply", None)?;
+    /// let hits = notes.search_text("a cat on a mat", &SearchOptions::new(1))?;
+    /// assert_eq!(hits[0].text.as_deref(), Some("the cat sat on the mat"));
+    /// # Ok::<(), vectorlite::Error>(())
+    /// ```
+    pub fn add_text(&self, text: &str, metadata: Option<Value>) -> Result<u64> {
+        Ok(self.add_texts(vec![(text.to_owned(), metadata)])?[0])
+    }
+
+    /// Embeds many texts in one batched call and adds them; ids in order. All or nothing.
+    pub fn add_texts(&self, items: Vec<(String, Option<Value>)>) -> Result<Vec<u64>> {
+        let embedder = self.text_embedder()?;
+        let texts: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
+        let vectors = embedder.embed_batch(&texts)?;
+        if vectors.len() != items.len() {
+            return Err(Error::Embedding {
+                message: format!("{} vectors for {} texts", vectors.len(), items.len()),
+            });
+        }
+        let records = items
+            .into_iter()
+            .zip(vectors)
+            .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
+            .collect();
+        let ids = self.add_batch(records)?;
+        self.remember_model(embedder.as_ref());
+        Ok(ids)
+    }
+
+    /// Embeds `query` and searches with it; filters and options work as for vectors.
+    pub fn search_text(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
+        let embedder = self.text_embedder()?;
+        let vector = embedder.embed(query)?;
+        self.search(&vector, options)
+    }
+
+    /// The attached embedder, checked against the collection's dimension and model.
+    fn text_embedder(&self) -> Result<Arc<dyn EmbeddingFunction>> {
+        let embedder = self
+            .inner
+            .embedder
+            .read()
+            .clone()
+            .ok_or_else(|| Error::NoEmbedder { collection: self.name().into() })?;
+        let found = describe(embedder.model_id(), embedder.dimension());
+        let mismatch = |expected: String| Error::EmbedderMismatch {
+            collection: self.name().into(),
+            expected,
+            found: found.clone(),
+        };
+        if embedder.dimension() != self.config().dimension {
+            return Err(mismatch(format!("dimension {}", self.config().dimension)));
+        }
+        if let Some(model) = self.embedding_model()
+            && model != embedder.model_id()
+        {
+            return Err(mismatch(describe(&model, self.config().dimension)));
+        }
+        Ok(embedder)
+    }
+
+    fn remember_model(&self, embedder: &dyn EmbeddingFunction) {
+        let mut model = self.inner.embedding_model.lock();
+        if model.is_none() {
+            *model = Some(embedder.model_id().to_owned());
+            drop(model);
+            self.changed();
+        }
+    }
+}
+
+fn describe(model: &str, dimension: usize) -> String {
+    format!("model '{model}' ({dimension} dimensions)")
+}

@@ -1,0 +1,114 @@
+//! Text embeddings: the [`EmbeddingFunction`] trait, the built-in all-MiniLM-L6-v2 model run
+//! with candle (feature `embed`), and a deterministic [`HashEmbedder`] for tests. Collections
+//! call an embedder outside their locks and remember which model filled them.
+
+#[cfg(feature = "embed")]
+mod minilm;
+
+#[cfg(feature = "embed")]
+pub use minilm::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
+
+use crate::error::{Error, Result};
+use crate::index::distance::normalize;
+
+/// Turns text into vectors. Implementations must be deterministic for a given model id, since
+/// stored vectors and later queries have to live in the same space.
+///
+/// ```
+/// use vectorlite::{EmbeddingFunction, HashEmbedder};
+/// let e = HashEmbedder::new(64);
+/// let v = e.embed("hello world")?;
+/// assert_eq!(v.len(), e.dimension());
+/// # Ok::<(), vectorlite::Error>(())
+/// ```
+pub trait EmbeddingFunction: Send + Sync {
+    /// One text's vector.
+    fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed_batch(&[text])?
+            .pop()
+            .ok_or_else(|| Error::Embedding { message: "the model returned no vector".into() })
+    }
+
+    /// Vectors for many texts, in order.
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Length of every vector.
+    fn dimension(&self) -> usize;
+
+    /// Names the model (and so the vector space): collections remember it.
+    fn model_id(&self) -> &str;
+}
+
+/// A model-free embedder: hashed character trigrams of the lower-cased text, L2-normalised.
+/// Deterministic and fast; texts sharing many trigrams get similar vectors. For tests and
+/// demos, never a silent stand-in for a real model.
+#[derive(Debug, Clone)]
+pub struct HashEmbedder {
+    dimension: usize,
+    model_id: String,
+}
+
+impl HashEmbedder {
+    /// An embedder producing `dimension`-long vectors (at least 1).
+    pub fn new(dimension: usize) -> Self {
+        let dimension = dimension.max(1);
+        Self { dimension, model_id: format!("hash-trigram-{dimension}") }
+    }
+
+    fn embed_one(&self, text: &str) -> Vec<f32> {
+        let mut v = vec![0f32; self.dimension];
+        let chars: Vec<char> =
+            std::iter::once(' ').chain(text.to_lowercase().chars()).chain(std::iter::once(' ')).collect();
+        for gram in chars.windows(3) {
+            // FNV-1a: stable across platforms and releases, unlike std's hasher.
+            let h = gram
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(*c)).wrapping_mul(0x100_0000_01b3));
+            let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
+            v[(h % self.dimension as u64) as usize] += sign;
+        }
+        if normalize(&mut v) == 0.0 {
+            // Empty text: a fixed unit vector keeps cosine collections valid.
+            v[0] = 1.0;
+        }
+        v
+    }
+}
+
+impl EmbeddingFunction for HashEmbedder {
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|t| self.embed_one(t)).collect())
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cos(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn hash_embedder_is_deterministic_normalised_and_similarity_preserving() {
+        let e = HashEmbedder::new(128);
+        let a = e.embed("the quick brown fox").unwrap();
+        assert_eq!(a, e.embed("the quick brown fox").unwrap());
+        assert!((cos(&a, &a) - 1.0).abs() < 1e-5);
+        let near = e.embed("the quick brown foxes").unwrap();
+        let far = e.embed("zebra quantum lattice").unwrap();
+        assert!(cos(&a, &near) > cos(&a, &far));
+        assert_eq!(e.embed("").unwrap().len(), 128);
+        assert_eq!(e.model_id(), "hash-trigram-128");
+        let batch = e.embed_batch(&["a", "b"]).unwrap();
+        assert_eq!(batch[1], e.embed("b").unwrap());
+    }
+}

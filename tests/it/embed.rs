@@ -1,0 +1,169 @@
+//! The built-in all-MiniLM-L6-v2 embedder against the reference implementation, and the text
+//! API of collections (with the real model and with the model-free HashEmbedder).
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::json;
+use vectorlite::{
+    CollectionConfig, EmbeddingFunction, Error, Filter, HashEmbedder, LoadOptions, SaveOptions,
+    SearchOptions, VectorLiteClient,
+};
+
+#[cfg(feature = "embed")]
+fn model() -> Arc<vectorlite::MiniLmEmbedder> {
+    static MODEL: OnceLock<Arc<vectorlite::MiniLmEmbedder>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            Arc::new(vectorlite::MiniLmEmbedder::discover(None).unwrap_or_else(|e| {
+                panic!("{e}\nThe embedding tests need the model: run `bash scripts/fetch-model.sh` first.")
+            }))
+        })
+        .clone()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn minilm_matches_sentence_transformers() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/minilm_reference.json")).unwrap();
+    let m = model();
+    assert_eq!(m.dimension(), 384);
+    let cases = fixture["cases"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let batch = m.embed_batch(&texts).unwrap();
+    for (case, got) in cases.iter().zip(&batch) {
+        let want: Vec<f32> =
+            case["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let c = cosine(got, &want);
+        println!("{:>3} tokens: cosine {c:.6}", case["tokens"]);
+        assert!(c >= 0.999, "cosine {c} for {:?} ({} tokens)", case["text"], case["tokens"]);
+        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "vectors are L2-normalised");
+    }
+    // One at a time gives the same vectors as a padded batch.
+    for (t, v) in texts.iter().zip(&batch) {
+        assert!(cosine(&m.embed(t).unwrap(), v) > 0.99999, "{t:?}");
+    }
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn related_sentences_score_above_unrelated_ones() {
+    let m = model();
+    let pairs = [
+        ("How do I reset my password?", "I forgot my login credentials", "The weather in Lisbon is sunny"),
+        (
+            "A dog is playing fetch in the park",
+            "A puppy chases a ball on the grass",
+            "Quarterly revenue grew by 8%",
+        ),
+        (
+            "The patient has a high fever",
+            "The sick person's temperature is elevated",
+            "She bought a new guitar",
+        ),
+        (
+            "Rust is a systems programming language",
+            "C++ and Rust are used for low-level code",
+            "Bananas are rich in potassium",
+        ),
+    ];
+    for (anchor, related, unrelated) in pairs {
+        let v = m.embed_batch(&[anchor, related, unrelated]).unwrap();
+        let (r, u) = (cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
+        assert!(r > u + 0.2, "{anchor:?}: related {r:.3} vs unrelated {u:.3}");
+    }
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn a_missing_model_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let Err(err) = vectorlite::MiniLmEmbedder::discover(Some(dir.path())) else { panic!("no model there") };
+    assert!(matches!(err, Error::ModelNotFound { .. }));
+    assert!(err.to_string().contains("scripts/fetch-model.sh"), "{err}");
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn text_collections_search_by_meaning_with_filters() {
+    let client = VectorLiteClient::with_embedder(model());
+    let notes = client.create_collection("notes", CollectionConfig::new(384)).unwrap();
+    let ids = notes
+        .add_texts(vec![
+            ("The user prefers green tea in the morning".into(), Some(json!({"kind": "preference"}))),
+            ("The user lives in Oslo".into(), Some(json!({"kind": "fact"}))),
+            ("The user's daughter is called Ada".into(), Some(json!({"kind": "fact"}))),
+            ("Meeting with the bank moved to Friday".into(), Some(json!({"kind": "event"}))),
+        ])
+        .unwrap();
+    let hits = notes.search_text("what does the user like to drink?", &SearchOptions::new(1)).unwrap();
+    assert_eq!(hits[0].id, ids[0]);
+    let facts = SearchOptions::new(1).with_filter(Filter::parse(&json!({"kind": "fact"})).unwrap());
+    let hits = notes.search_text("which city does the user live in?", &facts).unwrap();
+    assert_eq!(hits[0].text.as_deref(), Some("The user lives in Oslo"));
+    assert_eq!(notes.embedding_model().as_deref(), Some("all-MiniLM-L6-v2"));
+}
+
+#[test]
+fn text_calls_need_a_matching_embedder() {
+    let plain = VectorLiteClient::new();
+    let c = plain.create_collection("c", CollectionConfig::new(32)).unwrap();
+    assert!(matches!(c.add_text("hi", None), Err(Error::NoEmbedder { .. })));
+    assert!(matches!(c.search_text("hi", &SearchOptions::new(1)), Err(Error::NoEmbedder { .. })));
+
+    let client = VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(32)));
+    let c = client.create_collection("c", CollectionConfig::new(32)).unwrap();
+    let wrong_dim = client.create_collection("w", CollectionConfig::new(16)).unwrap();
+    assert!(matches!(wrong_dim.add_text("hi", None), Err(Error::EmbedderMismatch { .. })));
+    let id = c.add_text("hello there", Some(json!({"a": 1}))).unwrap();
+    assert_eq!(c.get(id).unwrap().text.as_deref(), Some("hello there"));
+    assert_eq!(c.embedding_model().as_deref(), Some("hash-trigram-32"));
+
+    // Another model of the same dimension is refused: its vectors live in another space.
+    #[derive(Debug)]
+    struct Other;
+    impl EmbeddingFunction for Other {
+        fn embed_batch(&self, texts: &[&str]) -> vectorlite::Result<Vec<Vec<f32>>> {
+            HashEmbedder::new(32).embed_batch(texts)
+        }
+        fn dimension(&self) -> usize {
+            32
+        }
+        fn model_id(&self) -> &str {
+            "other-model"
+        }
+    }
+    c.set_embedder(Some(Arc::new(Other)));
+    let err = c.search_text("hello", &SearchOptions::new(1)).unwrap_err();
+    assert!(matches!(err, Error::EmbedderMismatch { .. }));
+    assert!(err.to_string().contains("hash-trigram-32") && err.to_string().contains("other-model"), "{err}");
+    assert_eq!(c.len(), 1, "a refused call changes nothing");
+}
+
+#[test]
+fn the_model_id_survives_save_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(16)));
+    let c = client.create_collection("t", CollectionConfig::new(16)).unwrap();
+    c.add_text("remember me", None).unwrap();
+    client.save_to_directory(dir.path(), &SaveOptions::default()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config, json!({"embedding_model": "hash-trigram-16", "dimension": 16}));
+    let back = VectorLiteClient::load_from_directory(dir.path(), &LoadOptions::default()).unwrap();
+    let t = back.collection("t").unwrap();
+    assert_eq!(t.embedding_model().as_deref(), Some("hash-trigram-16"));
+    assert!(matches!(t.search_text("remember", &SearchOptions::new(1)), Err(Error::NoEmbedder { .. })));
+    back.set_embedder(Some(Arc::new(HashEmbedder::new(16))));
+    assert_eq!(
+        t.search_text("remember me", &SearchOptions::new(1)).unwrap()[0].text.as_deref(),
+        Some("remember me")
+    );
+}
