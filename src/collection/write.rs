@@ -41,8 +41,7 @@ const PARALLEL_PREPARE_MIN: usize = 512;
 impl Collection {
     /// Adds a record and returns the id it was given. Ids come from a counter and are never reused.
     pub fn add(&self, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<u64> {
-        let item = self.prepare(None, vector.to_vec(), text, metadata)?;
-        Ok(self.write(vec![item], IdMode::Assign)?[0])
+        self.write_one(None, IdMode::Assign, vector, text, metadata)
     }
 
     /// Adds a record under an explicit id; [`Error::IdExists`] if it is taken.
@@ -53,8 +52,7 @@ impl Collection {
         text: Option<String>,
         metadata: Option<Value>,
     ) -> Result<()> {
-        let item = self.prepare(Some(id), vector.to_vec(), text, metadata)?;
-        self.write(vec![item], IdMode::Insert).map(drop)
+        self.write_one(Some(id), IdMode::Insert, vector, text, metadata).map(drop)
     }
 
     /// Inserts a record, or replaces vector, text and metadata of the record with this id.
@@ -65,8 +63,19 @@ impl Collection {
         text: Option<String>,
         metadata: Option<Value>,
     ) -> Result<()> {
-        let item = self.prepare(Some(id), vector.to_vec(), text, metadata)?;
-        self.write(vec![item], IdMode::Upsert).map(drop)
+        self.write_one(Some(id), IdMode::Upsert, vector, text, metadata).map(drop)
+    }
+
+    fn write_one(
+        &self,
+        id: Option<u64>,
+        mode: IdMode,
+        vector: &[f32],
+        text: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<u64> {
+        let item = self.prepare(id, vector.to_vec(), text, metadata)?;
+        Ok(self.write(vec![item], mode)?[0])
     }
 
     /// Adds many records at once and returns their ids in order. All or nothing: one invalid

@@ -478,17 +478,18 @@ fn read_chunked_into<T, const N: usize>(
     Ok(())
 }
 
-/// Reads `count` optional byte strings (see [`write_opt_bytes`]).
-pub(crate) fn read_opt_bytes(
+/// Reads `count` optional entries (see [`write_opt_bytes`]), decoding each present one.
+pub(crate) fn read_opt_entries<T>(
     r: &mut dyn Read,
     count: u64,
-    mut each: impl FnMut(Option<Vec<u8>>) -> Result<(), FormatError>,
-) -> Result<(), FormatError> {
+    decode: impl Fn(Vec<u8>) -> Result<T, FormatError>,
+) -> Result<Vec<Option<T>>, FormatError> {
+    let mut out = Vec::new();
     let mut len = [0u8; 4];
     for _ in 0..count {
         r.read_exact(&mut len).map_err(|_| FormatError::Truncated)?;
         match u32::from_le_bytes(len) {
-            NONE_LEN => each(None)?,
+            NONE_LEN => out.push(None),
             n if n > MAX_ENTRY_LEN => {
                 return Err(corrupt(format!("entry length {n} exceeds {MAX_ENTRY_LEN}")));
             }
@@ -498,11 +499,11 @@ pub(crate) fn read_opt_bytes(
                 if bytes.len() != n as usize {
                     return Err(FormatError::Truncated);
                 }
-                each(Some(bytes))?;
+                out.push(Some(decode(bytes)?));
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Writes the HNSW graph section payload:

@@ -340,39 +340,20 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
                 columns.live = Some(live.into_iter().map(|b| b == 1).collect());
             }
             Tag::Texts => {
-                let texts = format::read_section(&mut r, &h, |raw| {
-                    let mut out = Vec::new();
-                    format::read_opt_bytes(raw, n, |b| {
-                        out.push(
-                            b.map(String::from_utf8)
-                                .transpose()
-                                .map_err(|_| format::corrupt("text is not UTF-8"))?,
-                        );
-                        Ok(())
-                    })?;
-                    Ok(out)
-                })
-                .map_err(|e| err(name, offset, e))?;
-                columns.texts = Some(texts);
+                let decode =
+                    |b: Vec<u8>| String::from_utf8(b).map_err(|_| format::corrupt("text is not UTF-8"));
+                let texts = format::read_section(&mut r, &h, |raw| format::read_opt_entries(raw, n, decode));
+                columns.texts = Some(texts.map_err(|e| err(name, offset, e))?);
             }
             Tag::Metadata => {
-                let metadata = format::read_section(&mut r, &h, |raw| {
-                    let mut out = Vec::new();
-                    format::read_opt_bytes(raw, n, |b| {
-                        let v = b
-                            .map(|b| serde_json::from_slice::<Value>(&b))
-                            .transpose()
-                            .map_err(|e| format::corrupt(format!("metadata is not JSON: {e}")))?;
-                        if v.as_ref().is_some_and(|v| !v.is_object()) {
-                            return Err(format::corrupt("metadata is not a JSON object"));
-                        }
-                        out.push(v);
-                        Ok(())
-                    })?;
-                    Ok(out)
-                })
-                .map_err(|e| err(name, offset, e))?;
-                columns.metadata = Some(metadata);
+                let decode = |b: Vec<u8>| match serde_json::from_slice::<Value>(&b) {
+                    Ok(v @ Value::Object(_)) => Ok(v),
+                    Ok(_) => Err(format::corrupt("metadata is not a JSON object")),
+                    Err(e) => Err(format::corrupt(format!("metadata is not JSON: {e}"))),
+                };
+                let metadata =
+                    format::read_section(&mut r, &h, |raw| format::read_opt_entries(raw, n, decode));
+                columns.metadata = Some(metadata.map_err(|e| err(name, offset, e))?);
             }
             Tag::Hnsw => {
                 // The graph is a cache: if it cannot be read, it is rebuilt below.
