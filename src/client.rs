@@ -73,6 +73,28 @@ impl VectorLiteClient {
         self.embedder.read().clone()
     }
 
+    /// Adds an existing collection (e.g. one loaded from a file) under `name`.
+    pub fn add_collection(&self, collection: Collection, name: &str) -> Result<()> {
+        let collection = if collection.name() == name { collection } else { collection.renamed(name)? };
+        let mut map = self.collections.write();
+        if map.contains_key(name) {
+            return Err(Error::CollectionExists { name: name.to_owned() });
+        }
+        self.adopt(&mut map, collection);
+        Ok(())
+    }
+
+    /// Replaces every collection with those of `other` (e.g. a database reloaded from disk).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn replace_collections(&self, other: VectorLiteClient) {
+        let incoming = other.collections.into_inner();
+        let embedder = self.embedder();
+        for c in incoming.values() {
+            c.set_embedder(embedder.clone());
+        }
+        *self.collections.write() = incoming;
+    }
+
     /// Registers a collection under its name, attaching the database's embedder.
     fn adopt(&self, map: &mut BTreeMap<String, Collection>, collection: Collection) {
         collection.set_embedder(self.embedder());

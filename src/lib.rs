@@ -30,6 +30,8 @@ mod hugepage;
 mod index;
 mod parallel;
 mod persist;
+#[cfg(feature = "server")]
+pub mod server;
 
 #[doc(hidden)]
 pub mod dataset;

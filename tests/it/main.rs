@@ -8,3 +8,5 @@ mod embed;
 mod filtered;
 mod persist;
 mod search;
+#[cfg(feature = "server")]
+mod server;

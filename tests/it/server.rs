@@ -1,0 +1,471 @@
+//! The HTTP API: every route and every error status through the router in process, and the
+//! real binary over loopback (restart, SIGTERM, hostile input).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use vectorlite::server::{AppState, ServerConfig, router};
+use vectorlite::{HashEmbedder, VectorLiteClient};
+
+fn app(dir: &Path, with_embedder: bool, api_key: Option<&str>) -> Router {
+    let client = if with_embedder {
+        VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(8)))
+    } else {
+        VectorLiteClient::new()
+    };
+    let state = AppState::new(Arc::new(client), dir, api_key.map(str::to_owned)).unwrap();
+    let mut config = ServerConfig::new(dir);
+    config.body_limit = 64 << 10;
+    router(state, &config)
+}
+
+async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: impl Into<String>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = app.clone().oneshot(req.body(Body::from(body.into())).unwrap()).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("{method} {uri}: body is not JSON: {bytes:?}"));
+    (status, value)
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+    let body = if body.is_null() { String::new() } else { body.to_string() };
+    send(app, method, uri, body, &[]).await
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {v}"))
+}
+
+#[tokio::test]
+async fn collections_records_and_search_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    let (s, v) = call(&app, "GET", "/health", Value::Null).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+
+    let create =
+        json!({"name": "docs", "dimension": 3, "metric": "euclidean", "index": {"type": "hnsw", "m": 8}});
+    let (s, v) = call(&app, "POST", "/collections", create.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["info"]["index"]["HNSW"]["m"], 8);
+    assert_eq!(call(&app, "POST", "/collections", create).await.0, StatusCode::CONFLICT);
+    let (s, v) = call(&app, "POST", "/collections", json!({"name": "bad name", "dimension": 3})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_collection_name"));
+    let (s, v) = call(&app, "POST", "/collections", json!({"name": "x"})).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"),
+        "no dimension and no model"
+    );
+    assert_eq!(call(&app, "GET", "/collections", Value::Null).await.1["collections"], json!(["docs"]));
+
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/collections/docs/vectors",
+        json!({"vector": [0.0, 0.0, 1.0], "text": "a", "metadata": {"t": 1}}),
+    )
+    .await;
+    assert_eq!((s, &v["ids"]), (StatusCode::OK, &json!([0])));
+    let batch = json!({"vectors": [
+        {"id": 10, "vector": [1.0, 0.0, 0.0], "metadata": {"t": 2}},
+        {"id": 11, "vector": [0.0, 1.0, 0.0], "metadata": {"t": 2}}
+    ]});
+    assert_eq!(
+        call(&app, "POST", "/collections/docs/vectors", batch.clone()).await.1["ids"],
+        json!([10, 11])
+    );
+    assert_eq!(call(&app, "POST", "/collections/docs/vectors", batch.clone()).await.0, StatusCode::CONFLICT);
+    let mut upsert = batch;
+    upsert["upsert"] = json!(true);
+    assert_eq!(call(&app, "POST", "/collections/docs/vectors", upsert).await.0, StatusCode::OK);
+    let mixed = json!({"vectors": [{"id": 1, "vector": [1.0, 1.0, 1.0]}, {"vector": [1.0, 1.0, 1.0]}]});
+    assert_eq!(
+        call(&app, "POST", "/collections/docs/vectors", mixed).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let (s, v) = call(&app, "GET", "/collections/docs/vectors/10", Value::Null).await;
+    assert_eq!((s, &v["vector"]), (StatusCode::OK, &json!([1.0, 0.0, 0.0])));
+    assert_eq!(
+        call(&app, "PATCH", "/collections/docs/vectors/10", json!({"metadata": {"t": 3}})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, "GET", "/collections/docs/vectors/10", Value::Null).await.1["metadata"],
+        json!({"t": 3})
+    );
+
+    let search = json!({"vector": [1.0, 0.1, 0.0], "k": 2, "filter": {"t": {"$gte": 2}}, "include": ["metadata", "vector"]});
+    let (s, v) = call(&app, "POST", "/collections/docs/search", search).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(), [10, 11]);
+    assert!(results[0]["vector"].is_array() && results[0].get("text").is_none());
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/collections/docs/search",
+        json!({"vector": [0.0, 0.0, 1.0], "k": 1, "where": {"t": 1}}),
+    )
+    .await;
+    assert_eq!(v["results"][0]["text"], "a");
+
+    assert_eq!(call(&app, "DELETE", "/collections/docs/vectors/10", Value::Null).await.0, StatusCode::OK);
+    let (s, v) = call(&app, "GET", "/collections/docs/vectors/10", Value::Null).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "id_not_found"));
+    let (s, v) = call(&app, "GET", "/collections/docs", Value::Null).await;
+    assert_eq!((s, v["info"]["count"].as_u64()), (StatusCode::OK, Some(2)));
+    assert_eq!(call(&app, "DELETE", "/collections/docs", Value::Null).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/collections/docs", Value::Null).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_json_and_never_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    call(&app, "POST", "/collections", json!({"name": "c", "dimension": 2})).await;
+    let cases: Vec<(&str, &str, String, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/collections/c/vectors",
+            "{\"vector\": [1.0,".into(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/collections/c/vectors",
+            json!({"vector": "nope"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/collections/c/vectors",
+            json!({"vector": [1.0]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dimension_mismatch",
+        ),
+        (
+            "POST",
+            "/collections/c/vectors",
+            json!({"vector": [0.0, 0.0]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "zero_vector",
+        ),
+        (
+            "POST",
+            "/collections/c/vectors",
+            json!({"vector": [1.0, 1.0], "metadata": [1]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_metadata",
+        ),
+        (
+            "POST",
+            "/collections/c/vectors",
+            json!({"vectors": []}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_batch",
+        ),
+        (
+            "POST",
+            "/collections/nope/vectors",
+            json!({"vector": [1.0, 1.0]}).to_string(),
+            StatusCode::NOT_FOUND,
+            "collection_not_found",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"vector": [1.0, 1.0], "k": 0}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_k",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"vector": [1.0, 1.0], "k": 10001}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_k",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"vector": [1.0, 1.0], "filter": {"a": {"$bad": 1}}}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_filter",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"k": 3}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"vector": [1.0, 1.0], "include": ["secrets"]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_parameter",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            json!({"text": "hello"}).to_string(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_embedding_model",
+        ),
+        (
+            "POST",
+            "/collections/c/text",
+            json!({"text": "hello"}).to_string(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_embedding_model",
+        ),
+        ("GET", "/collections/c/vectors/abc", String::new(), StatusCode::BAD_REQUEST, "bad_request"),
+        ("GET", "/collections/c/vectors/99", String::new(), StatusCode::NOT_FOUND, "id_not_found"),
+        ("GET", "/no/such/route", String::new(), StatusCode::NOT_FOUND, "not_found"),
+        ("PUT", "/collections", String::new(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (
+            "POST",
+            "/collections/c/vectors",
+            format!("{{\"vector\": [{}]}}", vec!["1.0"; 40_000].join(",")),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/collections/c/search",
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (method, uri, body, status, want) in cases {
+        let (s, v) = send(&app, method, uri, body, &[]).await;
+        assert_eq!((s, code(&v)), (status, want), "{method} {uri}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let too_many = json!({"vectors": (0..10_001).map(|_| json!({"vector": [1, 1]})).collect::<Vec<_>>()});
+    let app_big = {
+        let client = Arc::new(VectorLiteClient::new());
+        let state = AppState::new(client, dir.path(), None).unwrap();
+        router(state, &ServerConfig::new(dir.path()))
+    };
+    call(&app_big, "POST", "/collections", json!({"name": "c", "dimension": 2})).await;
+    let (s, v) = call(&app_big, "POST", "/collections/c/vectors", too_many).await;
+    assert_eq!((s, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"));
+}
+
+#[tokio::test]
+async fn text_routes_and_the_0_1_request_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), true, None);
+    // 0.1.x create: no dimension (the model's), index_type.
+    let (s, v) = call(&app, "POST", "/collections", json!({"name": "notes", "index_type": "flat"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["info"]["dimension"], 8);
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/collections/notes/text",
+        json!({"text": "the cat sat on the mat", "metadata": {"k": "pet"}}),
+    )
+    .await;
+    assert_eq!((s, v["id"].as_u64()), (StatusCode::OK, Some(0)));
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/collections/notes/text",
+        json!({"texts": [{"text": "stock prices fell"}, {"text": "rain tomorrow"}]}),
+    )
+    .await;
+    assert_eq!(v["ids"], json!([1, 2]));
+    let (s, v) =
+        call(&app, "POST", "/collections/notes/search/text", json!({"query": "a cat on a mat", "k": 1}))
+            .await;
+    assert_eq!((s, v["results"][0]["id"].as_u64()), (StatusCode::OK, Some(0)), "{v}");
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/collections/notes/search",
+        json!({"text": "the cat sat", "k": 1, "filter": {"k": "pet"}}),
+    )
+    .await;
+    assert_eq!(v["results"][0]["text"], "the cat sat on the mat");
+
+    call(&app, "POST", "/collections", json!({"name": "raw", "dimension": 2, "index_type": "hnsw"})).await;
+    let (s, _) = call(&app, "POST", "/collections/raw/vector", json!({"id": 4, "values": [0.5, 0.5]})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/collections/raw/search/vector",
+        json!({"query": [0.5, 0.4], "k": 1, "similarity_metric": "cosine"}),
+    )
+    .await;
+    assert_eq!(v["results"][0]["id"], 4);
+
+    let (s, v) = call(&app, "POST", "/collections/raw/save", json!({"file_path": "raw.vlc"})).await;
+    assert_eq!((s, &v["file_path"]), (StatusCode::OK, &json!("raw.vlc")), "{v}");
+    assert!(dir.path().join("raw.vlc").exists());
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/collections/load",
+        json!({"file_path": "raw.vlc", "collection_name": "restored"}),
+    )
+    .await;
+    assert_eq!((s, &v["collection_name"]), (StatusCode::OK, &json!("restored")), "{v}");
+    assert_eq!(call(&app, "GET", "/collections/restored/vectors/4", Value::Null).await.0, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/collections/load",
+            json!({"file_path": "raw.vlc", "collection_name": "restored"})
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    let (s, v) = call(&app, "POST", "/collections/load", json!({"file": "missing.vlc"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "file_not_found"));
+    std::fs::write(dir.path().join("junk.vlc"), b"not a collection").unwrap();
+    let (s, v) = call(&app, "POST", "/collections/load", json!({"file": "junk.vlc"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "bad_file"));
+}
+
+#[tokio::test]
+async fn files_outside_the_data_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    call(&app, "POST", "/collections", json!({"name": "c", "dimension": 2})).await;
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+    for file in ["../escape.vlc", "/tmp/abs.vlc", "a/../../b.vlc", "link/x.vlc", "./x.vlc", ""] {
+        let (s, v) = call(&app, "POST", "/collections/c/save", json!({"file": file})).await;
+        assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_path"), "{file:?}");
+        let (s, _) = call(&app, "POST", "/collections/load", json!({"file": file})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{file:?}");
+    }
+    assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing was written outside");
+    assert_eq!(call(&app, "POST", "/collections/c/save", json!({"file": "ok.vlc"})).await.0, StatusCode::OK);
+    assert!(dir.path().join("ok.vlc").exists());
+}
+
+#[tokio::test]
+async fn the_api_key_guards_every_route_but_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, Some("s3cret"));
+    assert_eq!(send(&app, "GET", "/health", "", &[]).await.0, StatusCode::OK);
+    let (s, v) = send(&app, "GET", "/collections", "", &[]).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    assert_eq!(
+        send(&app, "GET", "/collections", "", &[("authorization", "Bearer wrong")]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, "GET", "/collections", "", &[("authorization", "Bearer s3cret")]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(send(&app, "GET", "/collections", "", &[("x-api-key", "s3cret")]).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn whole_database_save_and_load_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    call(&app, "POST", "/collections", json!({"name": "c", "dimension": 2, "metric": "euclidean"})).await;
+    call(&app, "POST", "/collections/c/vectors", json!({"vector": [1.0, 2.0]})).await;
+    assert_eq!(call(&app, "POST", "/save", Value::Null).await.0, StatusCode::OK);
+    assert!(dir.path().join("manifest.json").exists());
+    call(&app, "DELETE", "/collections/c", Value::Null).await;
+    let (s, v) = call(&app, "POST", "/load", Value::Null).await;
+    assert_eq!((s, &v["collections"]), (StatusCode::OK, &json!(["c"])));
+    assert_eq!(
+        call(&app, "GET", "/collections/c/vectors/0", Value::Null).await.1["vector"],
+        json!([1.0, 2.0])
+    );
+}
+
+/// Starts the real binary on a free loopback port; returns the child and its base URL.
+fn start_server(data_dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vectorlite"))
+        .args(["serve", "--port", "0", "--no-embeddings", "--data-dir"])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn the_binary_serves_survives_bad_input_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = start_server(dir.path());
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, body: Value| http.post(format!("{url}{path}")).json(&body).send().unwrap();
+    assert_eq!(post("/collections", json!({"name": "mem", "dimension": 3, "index": "hnsw"})).status(), 201);
+    let batch: Vec<Value> =
+        (0..300).map(|i| json!({"vector": [1.0, i as f32, 2.0], "metadata": {"i": i}})).collect();
+    assert_eq!(post("/collections/mem/vectors", json!({"vectors": batch})).status(), 200);
+    // Hostile input: malformed, deeply nested, huge; the server answers 4xx and stays up.
+    let raw = |body: String| {
+        http.post(format!("{url}/collections/mem/search"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(raw("{".into()).status(), 400);
+    assert_eq!(
+        raw(format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000))).status().as_u16() / 100,
+        4
+    );
+    assert_eq!(raw("x".repeat(40 << 20)).status(), 413);
+    assert_eq!(http.get(format!("{url}/health")).send().unwrap().status(), 200);
+
+    let status = terminate(child);
+    assert!(status.success(), "SIGTERM exits 0 after saving: {status:?}");
+    let (child, url) = start_server(dir.path());
+    let r: Value =
+        reqwest::blocking::get(format!("{url}/collections/mem/vectors/299")).unwrap().json().unwrap();
+    assert_eq!(r["metadata"], json!({"i": 299}));
+    let info: Value = reqwest::blocking::get(format!("{url}/collections/mem")).unwrap().json().unwrap();
+    assert_eq!(info["info"]["count"], 300);
+    assert!(terminate(child).success());
+}
