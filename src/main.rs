@@ -90,6 +90,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let ip: std::net::IpAddr =
         args.host.parse().with_context(|| format!("--host '{}' is not an IP address", args.host))?;
