@@ -4,6 +4,7 @@
 
 mod api;
 pub mod error;
+mod metrics;
 mod routes;
 
 use std::net::SocketAddr;
@@ -63,6 +64,7 @@ pub struct AppState {
     /// The data directory, canonical.
     pub data_dir: PathBuf,
     api_key: Option<Arc<str>>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -73,7 +75,12 @@ impl AppState {
         api_key: Option<String>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
-        Ok(Self { client, data_dir: data_dir.canonicalize()?, api_key: api_key.map(Arc::from) })
+        Ok(Self {
+            client,
+            data_dir: data_dir.canonicalize()?,
+            api_key: api_key.map(Arc::from),
+            metrics: Arc::default(),
+        })
     }
 
     /// Resolves a file name from a request inside the data directory. Absolute paths, `..`,
@@ -103,7 +110,9 @@ impl AppState {
 /// The app: routes, JSON errors for every failure, API key, body limit, timeout and CORS.
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let mut app = routes::routes()
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(middleware::from_fn_with_state(state.clone(), require_api_key))
         .layer(middleware::map_response(json_errors))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))

@@ -374,6 +374,37 @@ async fn files_outside_the_data_directory_are_refused() {
 }
 
 #[tokio::test]
+async fn metrics_count_requests_by_route_and_records_by_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    call(&app, "POST", "/collections", json!({"name": "c", "dimension": 2})).await;
+    call(
+        &app,
+        "POST",
+        "/collections/c/vectors",
+        json!({"vectors": [{"vector": [1, 1]}, {"vector": [1, 2]}]}),
+    )
+    .await;
+    for _ in 0..3 {
+        call(&app, "POST", "/collections/c/search", json!({"vector": [1, 1], "k": 1})).await;
+    }
+    call(&app, "GET", "/collections/c/vectors/77", Value::Null).await;
+    let res = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("vectorlite_http_requests_total{method=\"POST\",route=\"/collections/{name}/search\",status=\"200\"}").ends_with(" 3"));
+    assert!(line("vectorlite_http_requests_total{method=\"GET\",route=\"/collections/{name}/vectors/{id}\",status=\"404\"}").ends_with(" 1"));
+    assert!(line("vectorlite_http_request_duration_seconds_count{method=\"POST\",route=\"/collections/{name}/search\"}").ends_with(" 3"));
+    assert!(line("vectorlite_collection_records{collection=\"c\"}").ends_with(" 2"));
+}
+
+#[tokio::test]
 async fn the_api_key_guards_every_route_but_health() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), false, Some("s3cret"));
