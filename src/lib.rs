@@ -48,8 +48,8 @@ pub use filter::Filter;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
 pub use persist::{
-    Compression, ConflictPolicy, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
-    PersistenceError, Progress, ProgressFn, SaveOptions,
+    Compression, ConflictPolicy, FileReport, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
+    PersistenceError, Progress, ProgressFn, SaveOptions, SectionReport, inspect_file,
 };
 
 #[doc = include_str!("../README.md")]

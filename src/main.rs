@@ -18,6 +18,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a collection file's header and sections with their checksums, or a database
+    /// directory's manifest and the same for each of its files. Exits 1 if anything is damaged.
+    Inspect {
+        /// A `.vlc` file or a database directory.
+        path: PathBuf,
+    },
+    /// Load a database directory completely (every checksum, length and record) and report.
+    /// Exits 1 if it does not load.
+    Verify {
+        /// The database directory.
+        dir: PathBuf,
+    },
     /// Serve the HTTP/JSON API over a data directory.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
@@ -67,6 +79,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Some(Command::Inspect { path }) => inspect(&path),
+        Some(Command::Verify { dir }) => verify(&dir),
         #[cfg(feature = "server")]
         Some(Command::Serve(args)) => serve(args),
         None => {
@@ -78,6 +92,55 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn inspect(path: &std::path::Path) -> Result<()> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let manifest = std::fs::read_to_string(path.join("manifest.json")).with_context(|| {
+            format!("{} has no manifest.json: not a vectorlite directory", path.display())
+        })?;
+        println!("{}: manifest\n{manifest}", path.display());
+        let v: serde_json::Value = serde_json::from_str(&manifest).context("manifest.json is not JSON")?;
+        v["collections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["file"].as_str())
+            .map(|f| path.join(f))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut damaged = 0;
+    for file in &files {
+        let report = vectorlite::inspect_file(file)?;
+        println!("{}: format v{}", file.display(), report.format_version);
+        println!("  header: {}", report.header);
+        for s in &report.sections {
+            let check = if s.checksum_ok { "ok" } else { "MISMATCH" };
+            println!(
+                "  {:<9} at {:>10}  {:<4} {:>12} raw {:>12} stored  checksum {check}",
+                s.name, s.offset, s.codec, s.raw_len, s.stored_len
+            );
+        }
+        if let Some(problem) = &report.problem {
+            println!("  problem: {problem}");
+        }
+        damaged += usize::from(!report.is_ok());
+    }
+    anyhow::ensure!(damaged == 0, "{damaged} damaged file(s)");
+    Ok(())
+}
+
+fn verify(dir: &std::path::Path) -> Result<()> {
+    let client = vectorlite::VectorLiteClient::load_from_directory(dir, &vectorlite::LoadOptions::default())
+        .with_context(|| format!("{} does not verify", dir.display()))?;
+    for name in client.list_collections() {
+        let info = client.collection_info(&name)?;
+        println!("{name}: {} records, dimension {}, {:?}, ok", info.count, info.dimension, info.metric);
+    }
+    println!("{}: ok", dir.display());
+    Ok(())
 }
 
 #[cfg(feature = "server")]

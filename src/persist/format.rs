@@ -365,6 +365,17 @@ pub(crate) struct CrcReader<R> {
     crc: u32,
 }
 
+impl<R> CrcReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self { inner, crc: 0 }
+    }
+
+    /// The checksum of everything read so far.
+    pub(crate) fn crc(&self) -> u32 {
+        self.crc
+    }
+}
+
 impl<R: Read> Read for CrcReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;

@@ -7,6 +7,7 @@
 //! offset, and nothing live is touched. The JSON `.vlc` files of vectorlite 0.1.x load as v1.
 
 pub(crate) mod format;
+mod inspect;
 pub(crate) mod manifest;
 mod merge;
 mod migrate;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::format::Compression;
+pub use self::inspect::{FileReport, SectionReport, inspect_file};
 pub use self::merge::{ConflictPolicy, LoadMode, MergeOptions, MergeReport, MergeStats};
 
 /// Where a long save or load is; see [`SaveOptions::progress`].

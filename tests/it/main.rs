@@ -1,6 +1,7 @@
 //! vectorlite's end-to-end tests: one binary (it links once), modules by theme.
 
 mod api;
+mod cli;
 mod common;
 mod concurrency;
 mod directory;
