@@ -39,7 +39,7 @@ pub struct VectorLiteClient {
 
 impl std::fmt::Debug for VectorLiteClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let model = self.embedder.read().as_ref().map(|e| e.model_id().to_owned());
+        let model = self.embedder.read().as_ref().map(|e| e.model_id());
         f.debug_struct("VectorLiteClient")
             .field("collections", &self.list_collections())
             .field("embedder", &model)
@@ -158,10 +158,13 @@ impl VectorLiteClient {
     /// ```
     pub fn save_to_directory(&self, dir: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
         let collections: Vec<Collection> = self.collections.read().values().cloned().collect();
-        let config = self.embedder().map(|e| manifest::DirConfig {
-            embedding_model: Some(e.model_id().to_owned()),
-            dimension: Some(e.dimension()),
-        });
+        let config = match self.embedder() {
+            Some(e) => Some(manifest::DirConfig {
+                embedding_model: Some(e.model_id()?),
+                dimension: Some(e.dimension()?),
+            }),
+            None => None,
+        };
         manifest::save_directory(dir.as_ref(), &collections, config.as_ref(), options)?;
         Ok(())
     }

@@ -53,7 +53,7 @@ impl Collection {
             .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
             .collect();
         let ids = self.add_batch(records)?;
-        self.remember_model(embedder.as_ref());
+        self.remember_model(embedder.model_id()?);
         Ok(ids)
     }
 
@@ -72,27 +72,28 @@ impl Collection {
             .read()
             .clone()
             .ok_or_else(|| Error::NoEmbedder { collection: self.name().into() })?;
-        let found = describe(embedder.model_id(), embedder.dimension());
+        let (model_id, dimension) = (embedder.model_id()?, embedder.dimension()?);
+        let found = describe(&model_id, dimension);
         let mismatch = |expected: String| Error::EmbedderMismatch {
             collection: self.name().into(),
             expected,
             found: found.clone(),
         };
-        if embedder.dimension() != self.config().dimension {
+        if dimension != self.config().dimension {
             return Err(mismatch(format!("dimension {}", self.config().dimension)));
         }
         if let Some(model) = self.embedding_model()
-            && model != embedder.model_id()
+            && model != model_id
         {
             return Err(mismatch(describe(&model, self.config().dimension)));
         }
         Ok(embedder)
     }
 
-    fn remember_model(&self, embedder: &dyn EmbeddingFunction) {
+    fn remember_model(&self, model_id: String) {
         let mut model = self.inner.embedding_model.lock();
         if model.is_none() {
-            *model = Some(embedder.model_id().to_owned());
+            *model = Some(model_id);
             drop(model);
             self.changed();
         }

@@ -178,11 +178,11 @@ impl EmbeddingFunction for MiniLmEmbedder {
         Ok(out)
     }
 
-    fn dimension(&self) -> usize {
-        self.dimension
+    fn dimension(&self) -> Result<usize> {
+        Ok(self.dimension)
     }
 
-    fn model_id(&self) -> &str {
-        &self.model_id
+    fn model_id(&self) -> Result<String> {
+        Ok(self.model_id.clone())
     }
 }

@@ -18,7 +18,7 @@ use crate::index::distance::normalize;
 /// use vectorlite::{EmbeddingFunction, HashEmbedder};
 /// let e = HashEmbedder::new(64);
 /// let v = e.embed("hello world")?;
-/// assert_eq!(v.len(), e.dimension());
+/// assert_eq!(v.len(), e.dimension()?);
 /// # Ok::<(), vectorlite::Error>(())
 /// ```
 pub trait EmbeddingFunction: Send + Sync {
@@ -32,11 +32,12 @@ pub trait EmbeddingFunction: Send + Sync {
     /// Vectors for many texts, in order.
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
 
-    /// Length of every vector.
-    fn dimension(&self) -> usize;
+    /// Length of every vector. Fallible so that an embedder may learn it lazily (say, from a
+    /// remote model on first use).
+    fn dimension(&self) -> Result<usize>;
 
     /// Names the model (and so the vector space): collections remember it.
-    fn model_id(&self) -> &str;
+    fn model_id(&self) -> Result<String>;
 }
 
 /// A model-free embedder: hashed character trigrams of the lower-cased text, L2-normalised.
@@ -80,12 +81,12 @@ impl EmbeddingFunction for HashEmbedder {
         Ok(texts.iter().map(|t| self.embed_one(t)).collect())
     }
 
-    fn dimension(&self) -> usize {
-        self.dimension
+    fn dimension(&self) -> Result<usize> {
+        Ok(self.dimension)
     }
 
-    fn model_id(&self) -> &str {
-        &self.model_id
+    fn model_id(&self) -> Result<String> {
+        Ok(self.model_id.clone())
     }
 }
 
@@ -107,7 +108,7 @@ mod tests {
         let far = e.embed("zebra quantum lattice").unwrap();
         assert!(cos(&a, &near) > cos(&a, &far));
         assert_eq!(e.embed("").unwrap().len(), 128);
-        assert_eq!(e.model_id(), "hash-trigram-128");
+        assert_eq!(e.model_id().unwrap(), "hash-trigram-128");
         let batch = e.embed_batch(&["a", "b"]).unwrap();
         assert_eq!(batch[1], e.embed("b").unwrap());
     }

@@ -96,7 +96,7 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "status": "ok",
         "service": "vectorlite",
         "version": env!("CARGO_PKG_VERSION"),
-        "embedding_model": state.client.embedder().map(|e| e.model_id().to_owned()),
+        "embedding_model": state.client.embedder().and_then(|e| e.model_id().ok()),
     }))
 }
 
@@ -128,7 +128,7 @@ async fn create_collection(
 ) -> Result<Response, ApiError> {
     let dimension = match (req.dimension, state.client.embedder()) {
         (Some(d), _) => d,
-        (None, Some(e)) => e.dimension(),
+        (None, Some(e)) => e.dimension()?,
         (None, None) => {
             return Err(ApiError::invalid(
                 "invalid_parameter",

@@ -33,7 +33,7 @@ fn minilm_matches_sentence_transformers() {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/minilm_reference.json")).unwrap();
     let m = model();
-    assert_eq!(m.dimension(), 384);
+    assert_eq!(m.dimension().unwrap(), 384);
     let cases = fixture["cases"].as_array().unwrap();
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
     let batch = m.embed_batch(&texts).unwrap();
@@ -133,11 +133,11 @@ fn text_calls_need_a_matching_embedder() {
         fn embed_batch(&self, texts: &[&str]) -> vectorlite::Result<Vec<Vec<f32>>> {
             HashEmbedder::new(32).embed_batch(texts)
         }
-        fn dimension(&self) -> usize {
-            32
+        fn dimension(&self) -> vectorlite::Result<usize> {
+            Ok(32)
         }
-        fn model_id(&self) -> &str {
-            "other-model"
+        fn model_id(&self) -> vectorlite::Result<String> {
+            Ok("other-model".into())
         }
     }
     c.set_embedder(Some(Arc::new(Other)));
