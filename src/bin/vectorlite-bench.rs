@@ -22,8 +22,8 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     n: usize,
     /// Queries to generate.
-    #[arg(long, default_value_t = 1_000)]
-    queries: usize,
+    #[arg(long = "n-queries", default_value_t = 1_000)]
+    n_queries: usize,
     /// Dimension (also of external files).
     #[arg(long, default_value_t = 384)]
     dim: usize,
@@ -49,11 +49,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "16,32,48,64,128,256")]
     ef: Vec<usize>,
     /// External base vectors (raw little-endian f32, row-major).
-    #[arg(long, requires_all = ["query_file", "gt"])]
+    #[arg(long, requires_all = ["queries", "gt"])]
     base: Option<PathBuf>,
     /// External query vectors (raw little-endian f32).
-    #[arg(long = "query-file")]
-    query_file: Option<PathBuf>,
+    #[arg(long)]
+    queries: Option<PathBuf>,
     /// External ground truth (raw little-endian i32, `gt_k` per query).
     #[arg(long)]
     gt: Option<PathBuf>,
@@ -208,7 +208,7 @@ fn main() -> Result<()> {
 type GroundTruth = Vec<Vec<u64>>;
 
 fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<GroundTruth>)> {
-    if let (Some(b), Some(q), Some(g)) = (&args.base, &args.query_file, &args.gt) {
+    if let (Some(b), Some(q), Some(g)) = (&args.base, &args.queries, &args.gt) {
         let base = read_f32(b, args.dim)?;
         let queries = read_f32(q, args.dim)?;
         let gt = read_i32(g, args.gt_k)?;
@@ -218,7 +218,7 @@ fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<GroundTruth>)> {
     }
     let recipe = Recipe {
         n_base: args.n,
-        n_queries: args.queries,
+        n_queries: args.n_queries,
         dim: args.dim,
         clusters: args.clusters,
         sigma: args.sigma,
