@@ -185,13 +185,7 @@ impl VectorLiteClient {
             manifest::load_directory(dir.as_ref(), &LoadOptions { progress: options.progress.clone() })?;
         for source in &sources {
             if let Ok(target) = self.collection(source.name()) {
-                let (t, s) = (target.config(), source.config());
-                if t.dimension != s.dimension {
-                    return Err(Error::DimensionMismatch { expected: t.dimension, actual: s.dimension });
-                }
-                if t.metric != s.metric {
-                    return Err(Error::MetricMismatch { expected: t.metric, actual: s.metric });
-                }
+                target.check_mergeable(source)?;
             }
         }
         let mut report = MergeReport::default();
@@ -238,12 +232,7 @@ impl VectorLiteClient {
                 Ok(name)
             }
             LoadMode::CreateNew(name) => {
-                let renamed = loaded.renamed(&name)?;
-                let mut map = self.collections.write();
-                if map.contains_key(&name) {
-                    return Err(Error::CollectionExists { name });
-                }
-                self.adopt(&mut map, renamed);
+                self.add_collection(loaded, &name)?;
                 Ok(name)
             }
         }

@@ -107,8 +107,8 @@ impl Collection {
         self.merge_from(&source, options.on_conflict)
     }
 
-    /// Merges every live record of `source` into this collection under one write lock.
-    pub(crate) fn merge_from(&self, source: &Collection, policy: ConflictPolicy) -> Result<MergeStats> {
+    /// Records of `source` fit this collection: same dimension and metric.
+    pub(crate) fn check_mergeable(&self, source: &Collection) -> Result<()> {
         let (mine, theirs) = (self.config(), source.config());
         if mine.dimension != theirs.dimension {
             return Err(Error::DimensionMismatch { expected: mine.dimension, actual: theirs.dimension });
@@ -116,6 +116,12 @@ impl Collection {
         if mine.metric != theirs.metric {
             return Err(Error::MetricMismatch { expected: mine.metric, actual: theirs.metric });
         }
+        Ok(())
+    }
+
+    /// Merges every live record of `source` into this collection under one write lock.
+    pub(crate) fn merge_from(&self, source: &Collection, policy: ConflictPolicy) -> Result<MergeStats> {
+        self.check_mergeable(source)?;
         let records: Vec<Record> = source.ids().into_iter().filter_map(|id| source.get(id).ok()).collect();
         let max_incoming = records.iter().map(|r| r.id).max();
         let mut items = self.prepare_batch(records.into_iter().map(split_record).collect())?;
