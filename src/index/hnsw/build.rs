@@ -20,80 +20,106 @@ impl HnswIndex {
         for lc in (level.saturating_add(1)..=top).rev() {
             cur = self.greedy_closest(store, q, cur, lc, &mut s.links);
         }
-        for lc in (0..=level.min(top)).rev() {
+        // Link the new node on every layer before any node links back to it: a node reachable
+        // on an upper layer before it has lower-layer links would trap concurrent walks there,
+        // and nodes inserted meanwhile would get nothing but it as neighbours.
+        let layers = usize::from(level.min(top)) + 1;
+        let mut selected = std::mem::take(&mut s.selected);
+        selected.resize_with(layers.max(selected.len()), Vec::new);
+        for lc in (0..layers as u8).rev() {
             // Tombstones guide the walk but never become new neighbours.
             let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
             self.search_layer(store, q, beam, |n| store.is_live(n), s);
-            // Another thread may already have linked to this node on a layer above.
             s.found.retain(|c| c.slot.0 != slot);
-            self.select_neighbours(store, &s.found, self.params.m, &mut s.selected);
+            let chosen = &mut selected[usize::from(lc)];
+            self.select_neighbours(store, &s.found, self.params.m, chosen);
             {
                 let _guard = self.graph.lock(slot);
-                self.graph.set_links(slot, lc, s.selected.iter().map(|c| c.slot.0));
+                self.graph.set_links(slot, lc, chosen.iter().map(|c| c.slot.0));
             }
-            let selected = std::mem::take(&mut s.selected);
-            for c in &selected {
-                self.connect(store, c.slot.0, Candidate { dist: c.dist, slot: Slot(slot) }, lc, s);
-            }
-            s.selected = selected;
             if let Some(&closest) = s.found.first() {
                 cur = closest;
             }
         }
+        for (lc, chosen) in selected[..layers].iter().enumerate() {
+            for c in chosen {
+                self.connect(store, c.slot.0, Candidate { dist: c.dist, slot: Slot(slot) }, lc as u8, s);
+            }
+        }
+        s.selected = selected;
         if level > top {
             self.graph.promote_entry(slot, level);
         }
     }
 
-    /// Live nodes other than the entry point that no node links to on layer 0.
-    pub(super) fn orphans(&self, store: &VectorStore) -> Vec<u32> {
-        let n = self.graph.len();
-        let mut linked = vec![false; n];
-        let mut links = Vec::new();
-        for slot in 0..n as u32 {
-            self.graph.links_into(slot, 0, &mut links);
-            links.iter().for_each(|&l| linked[l as usize] = true);
+    /// Marks every node a layer-0 walk from the entry point can reach, starting from `from`
+    /// (tombstones included: searches walk through them).
+    fn mark_reachable(&self, from: u32, reached: &mut [bool], links: &mut Vec<u32>) {
+        let mut stack = vec![from];
+        reached[from as usize] = true;
+        while let Some(node) = stack.pop() {
+            self.graph.links_into(node, 0, links);
+            for &l in links.iter() {
+                if !std::mem::replace(&mut reached[l as usize], true) {
+                    stack.push(l);
+                }
+            }
         }
-        if let Some((entry, _)) = self.graph.entry() {
-            linked[entry as usize] = true;
-        }
-        (0..n as u32).filter(|&s| !linked[s as usize] && store.is_live(Slot(s))).collect()
     }
 
-    /// Gives every orphan an incoming link on layer 0: it joins the list of its nearest
-    /// linked neighbour, replacing that list's farthest entry when full. The replaced node may
-    /// become an orphan in turn, so this repeats a few rounds (in practice one suffices).
-    pub(super) fn repair_orphans(&self, store: &VectorStore, s: &mut Scratch) {
+    /// Live nodes that no layer-0 path from the entry point reaches.
+    pub(super) fn unreachable(&self, store: &VectorStore) -> Vec<u32> {
+        let mut reached = vec![false; self.graph.len()];
+        if let Some((entry, _)) = self.graph.entry() {
+            self.mark_reachable(entry, &mut reached, &mut Vec::new());
+        }
+        (0..self.graph.len() as u32).filter(|&s| !reached[s as usize] && store.is_live(Slot(s))).collect()
+    }
+
+    /// Gives every unreachable node a way in: it joins the layer-0 list of its nearest reachable
+    /// node, replacing that list's farthest entry when full. Whatever the newcomer links to
+    /// becomes reachable with it, so a stranded group needs one link. A replaced link may strand
+    /// another node, so this repeats a few rounds (in practice one suffices).
+    pub(super) fn repair_reachability(&self, store: &VectorStore, s: &mut Scratch) {
         for _ in 0..4 {
-            let orphans = self.orphans(store);
-            if orphans.is_empty() {
+            let stranded = self.unreachable(store);
+            if stranded.is_empty() {
                 return;
             }
-            for x in orphans {
+            let Some((ep, top)) = self.graph.entry() else { return };
+            let mut reached = vec![true; self.graph.len()];
+            stranded.iter().for_each(|&x| reached[x as usize] = false);
+            for x in stranded {
+                if reached[x as usize] {
+                    continue;
+                }
                 let q = store.vector(Slot(x));
-                let Some((ep, top)) = self.graph.entry() else { return };
-                let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+                let start = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+                let mut cur = start;
                 for level in (1..=top).rev() {
                     cur = self.greedy_closest(store, q, cur, level, &mut s.links);
                 }
-                let beam = Beam { entry: cur, ef: self.params.ef_construction, level: 0 };
-                self.search_layer(store, q, beam, |n| n.0 != x && store.is_live(n), s);
+                // The upper layers may lead into the stranded group itself.
+                let entry = if reached[cur.slot.index()] { cur } else { start };
+                let beam = Beam { entry, ef: self.params.ef_construction, level: 0 };
+                self.search_layer(store, q, beam, |n| reached[n.index()] && store.is_live(n), s);
                 let Some(&host) = s.found.first() else { continue };
-                let _guard = self.graph.lock(host.slot.0);
-                if self.graph.try_push_link(host.slot.0, 0, x) {
-                    continue;
+                {
+                    let _guard = self.graph.lock(host.slot.0);
+                    if !self.graph.try_push_link(host.slot.0, 0, x) {
+                        let hv = store.vector(host.slot);
+                        self.graph.links_into(host.slot.0, 0, &mut s.links);
+                        let farthest =
+                            s.links.iter().enumerate().max_by(|a, b| {
+                                self.dist(store, hv, *a.1).total_cmp(&self.dist(store, hv, *b.1))
+                            });
+                        if let Some((i, _)) = farthest {
+                            s.links[i] = x;
+                            self.graph.set_links(host.slot.0, 0, s.links.iter().copied());
+                        }
+                    }
                 }
-                let hv = store.vector(host.slot);
-                self.graph.links_into(host.slot.0, 0, &mut s.links);
-                let farthest = s
-                    .links
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| self.dist(store, hv, *a.1).total_cmp(&self.dist(store, hv, *b.1)));
-                if let Some((i, _)) = farthest {
-                    s.links[i] = x;
-                    self.graph.set_links(host.slot.0, 0, s.links.iter().copied());
-                }
+                self.mark_reachable(x, &mut reached, &mut s.links);
             }
         }
     }

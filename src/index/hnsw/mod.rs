@@ -130,8 +130,9 @@ impl VectorIndex for HnswIndex {
             crate::parallel::for_each_chunk(n, 16, |chunk| {
                 with_scratch(|s| chunk.for_each(|i| this.insert_node(store, (start + i) as u32, s)));
             });
-            // Racing inserts can leave a node that nobody links to; give each one a way in.
-            with_scratch(|s| self.repair_orphans(store, s));
+            // Racing inserts can leave a node, or a small group, that no path from the entry
+            // point reaches; give each one a way in.
+            with_scratch(|s| self.repair_reachability(store, s));
         }
     }
 
@@ -179,24 +180,29 @@ mod tests {
         s
     }
 
-    /// Regression: two close nodes inserted at once may not see each other, and pruning can
-    /// then drop every link to one of them, which made some records unreachable.
+    /// Regression: a node linked into an upper layer before its layer-0 links existed trapped
+    /// concurrent inserts there, leaving small groups that no walk could find (about one build
+    /// in fifteen on this data).
     #[test]
-    fn parallel_builds_leave_no_node_without_incoming_links() {
+    fn parallel_builds_leave_every_node_reachable_and_findable() {
         use crate::config::SimilarityMetric;
         let recipe =
-            crate::dataset::Recipe { n_base: 2_000, n_queries: 1, dim: 8, clusters: 40, sigma: 0.1, seed: 9 };
+            crate::dataset::Recipe { n_base: 500, n_queries: 1, dim: 8, clusters: 15, sigma: 0.1, seed: 9 };
         let (base, _) = crate::dataset::clustered(&recipe);
-        for round in 0..3 {
+        for round in 0..40 {
             let mut store = VectorStore::new(8);
             for (i, r) in base.rows().enumerate() {
                 store.push(i as u64, r, None, None).unwrap();
             }
             let params = HnswParams { m: 16, ef_construction: 100, ef_search: 64 };
             let mut index = HnswIndex::new(params, Distance::new(SimilarityMetric::Euclidean));
-            index.insert(&store, 0..2_000);
-            let orphans = index.orphans(&store);
-            assert!(orphans.is_empty(), "round {round}: nodes without incoming links: {orphans:?}");
+            index.insert(&store, 0..500);
+            let unreachable = index.unreachable(&store);
+            assert!(unreachable.is_empty(), "round {round}: unreachable nodes: {unreachable:?}");
+            for slot in 0..500u32 {
+                let query = Query { vector: store.vector(Slot(slot)), k: 1, ef: None, filter: None };
+                assert_eq!(index.search(&store, &query)[0].slot, Slot(slot), "round {round}");
+            }
         }
     }
 

@@ -23,7 +23,8 @@ pub(super) struct Scratch {
     pub(super) links: Vec<u32>,
     /// Output of `search_layer`, closest first.
     pub(super) found: Vec<Candidate>,
-    pub(super) selected: Vec<Candidate>,
+    /// The neighbours chosen for a new node, per layer.
+    pub(super) selected: Vec<Vec<Candidate>>,
     pub(super) pruned: Vec<Candidate>,
     pub(super) kept: Vec<Candidate>,
 }
