@@ -17,6 +17,7 @@ pub const MAX_DIMENSION: usize = 65_536;
 /// | `Euclidean` | negated L2 distance |
 /// | `Manhattan` | negated L1 distance |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SimilarityMetric {
     /// Cosine similarity; zero vectors are rejected.
@@ -36,6 +37,7 @@ pub enum SimilarityMetric {
 
 /// HNSW graph parameters (Malkov & Yashunin 2016).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct HnswParams {
     /// Links per node on the upper layers; layer 0 keeps `2 * m`. Default 16.
@@ -55,6 +57,7 @@ impl Default for HnswParams {
 
 /// The index a collection searches with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub enum IndexType {
     /// Exact brute-force scan: perfect recall, linear time.
     Flat,

@@ -26,6 +26,7 @@ use crate::store::VectorStore;
 
 /// A stored record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Record {
     /// The record's id, unique within its collection.
     pub id: u64,
@@ -73,6 +74,7 @@ impl NewRecord {
 
 /// Summary of a collection, as returned by [`Collection::info`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct CollectionInfo {
     /// The collection's name.
     pub name: String,

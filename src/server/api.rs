@@ -4,11 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
+use crate::collection::CollectionInfo;
 use crate::config::{HnswParams, SimilarityMetric};
 
 /// `POST /collections`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
     pub name: String,
@@ -21,7 +23,7 @@ pub struct CreateCollection {
     pub index_type: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum IndexSpec {
     Name(String),
@@ -34,7 +36,7 @@ pub enum IndexSpec {
 }
 
 /// HNSW parameters where any may be left out.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct HnswParamsPatch {
     pub m: Option<usize>,
     pub ef_construction: Option<usize>,
@@ -53,7 +55,7 @@ impl HnswParamsPatch {
 }
 
 /// One record to write; `id` optional (assigned when absent).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VectorRecord {
     pub id: Option<u64>,
@@ -63,7 +65,7 @@ pub struct VectorRecord {
 }
 
 /// `POST /collections/{name}/vectors`: one record, or `{"vectors": [...]}`; `upsert` replaces.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WriteVectors {
     Batch {
@@ -80,21 +82,21 @@ pub enum WriteVectors {
 }
 
 /// 0.1.x `POST /collections/{name}/vector`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LegacyVector {
     pub id: u64,
     pub values: Vec<f64>,
 }
 
 /// `PATCH /collections/{name}/vectors/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMetadata {
     pub metadata: Option<Value>,
 }
 
 /// One text to embed and store.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextRecord {
     pub text: String,
@@ -102,7 +104,7 @@ pub struct TextRecord {
 }
 
 /// `POST /collections/{name}/text`: one text, or `{"texts": [...]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WriteTexts {
     Batch { texts: Vec<TextRecord> },
@@ -110,7 +112,7 @@ pub enum WriteTexts {
 }
 
 /// `POST /collections/{name}/search`: a vector or a text query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Search {
     pub vector: Option<Vec<f32>>,
@@ -127,11 +129,12 @@ pub struct Search {
     pub include: Option<Vec<String>>,
     /// 0.1.x: accepted and ignored (the metric is the collection's).
     #[serde(rename = "similarity_metric")]
+    #[schema(value_type = Option<String>)]
     pub _similarity_metric: Option<serde::de::IgnoredAny>,
 }
 
 /// One search hit.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Hit {
     pub id: u64,
     pub score: f32,
@@ -144,7 +147,7 @@ pub struct Hit {
 }
 
 /// `POST /collections/{name}/save`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SaveFile {
     /// Relative to the data directory; default `<name>.vlc`.
     #[serde(alias = "file_path", alias = "path")]
@@ -152,7 +155,7 @@ pub struct SaveFile {
 }
 
 /// `POST /collections/load`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoadFile {
     #[serde(alias = "file_path", alias = "path")]
     pub file: String,
@@ -161,4 +164,89 @@ pub struct LoadFile {
     pub name: Option<String>,
     /// `"override"`, `"merge"` or `"create"` (the default when `name` is given).
     pub mode: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `"ok"` while the server answers.
+    pub status: &'static str,
+    pub service: &'static str,
+    pub version: &'static str,
+    /// The embedding model's id, or null when text calls are off.
+    pub embedding_model: Option<String>,
+}
+
+/// `GET /collections`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    pub collections: Vec<String>,
+}
+
+/// A collection's info (after creating or on `GET /collections/{name}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionResponse {
+    pub message: String,
+    pub info: CollectionInfo,
+}
+
+/// An acknowledgement, with the record id it concerns if any.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ack {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+}
+
+/// Ids of written records, in request order. A single text (0.1.x shape) answers with `id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Written {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+}
+
+/// `POST /collections/{name}/search`: hits, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub message: &'static str,
+    pub results: Vec<Hit>,
+}
+
+/// `POST /collections/{name}/save`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Saved {
+    pub message: String,
+    /// Relative to the data directory.
+    pub file_path: String,
+}
+
+/// `POST /collections/load`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Loaded {
+    pub message: String,
+    pub collection_name: String,
+}
+
+/// `POST /save` and `POST /load`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseResponse {
+    pub message: &'static str,
+    pub collections: Vec<String>,
+}
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A stable machine-readable code and a message for humans.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Such as `dimension_mismatch`, `collection_not_found`, `bad_request`.
+    pub code: String,
+    pub message: String,
 }

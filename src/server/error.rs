@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use super::api::{ErrorBody, ErrorDetail};
 use crate::error::Error;
 use crate::persist::PersistenceError;
 
@@ -84,7 +84,8 @@ impl IntoResponse for ApiError {
         } else {
             self.message
         };
-        (self.status, Json(json!({"error": {"code": self.code, "message": message}}))).into_response()
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message } };
+        (self.status, Json(body)).into_response()
     }
 }
 

@@ -81,7 +81,10 @@ pub(super) async fn track(State(state): State<AppState>, req: Request, next: Nex
     response
 }
 
-/// `GET /metrics`.
+/// Prometheus text format: requests and latency by route and status, records by collection.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", body = String,
+        content_type = "text/plain; version=0.0.4")))]
 pub(super) async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     m.records.clear();

@@ -5,7 +5,10 @@
 mod api;
 pub mod error;
 mod metrics;
+mod openapi;
 mod routes;
+
+pub use self::openapi::openapi_document;
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -111,6 +114,7 @@ impl AppState {
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let mut app = routes::routes()
         .route("/metrics", axum::routing::get(metrics::render))
+        .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(middleware::from_fn_with_state(state.clone(), require_api_key))

@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::api::{
-    CreateCollection, Hit, IndexSpec, LegacyVector, LoadFile, PatchMetadata, SaveFile, Search, WriteTexts,
-    WriteVectors,
+    Ack, CollectionList, CollectionResponse, CreateCollection, DatabaseResponse, ErrorBody, Health, Hit,
+    IndexSpec, LegacyVector, LoadFile, Loaded, PatchMetadata, SaveFile, Saved, Search, SearchResponse,
+    WriteTexts, WriteVectors, Written,
 };
 use super::error::ApiError;
 use crate::collection::{Collection, NewRecord, Record, SearchOptions};
@@ -91,17 +92,23 @@ pub fn routes() -> Router<AppState> {
         .route("/load", post(load_database))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "service": "vectorlite",
-        "version": env!("CARGO_PKG_VERSION"),
-        "embedding_model": state.client.embedder().and_then(|e| e.model_id().ok()),
-    }))
+/// Liveness, version and embedding model; needs no API key.
+#[utoipa::path(get, path = "/health", tag = "service", security(()),
+    responses((status = 200, body = Health)))]
+pub(super) async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        service: "vectorlite",
+        version: env!("CARGO_PKG_VERSION"),
+        embedding_model: state.client.embedder().and_then(|e| e.model_id().ok()),
+    })
 }
 
-async fn list_collections(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "collections": state.client.list_collections() }))
+/// Names of all collections, sorted.
+#[utoipa::path(get, path = "/collections", tag = "collections",
+    responses((status = 200, body = CollectionList), (status = 401, body = ErrorBody)))]
+pub(super) async fn list_collections(State(state): State<AppState>) -> Json<CollectionList> {
+    Json(CollectionList { collections: state.client.list_collections() })
 }
 
 fn index_from(spec: Option<IndexSpec>, legacy: Option<String>) -> Result<IndexType, ApiError> {
@@ -122,7 +129,14 @@ fn index_from(spec: Option<IndexSpec>, legacy: Option<String>) -> Result<IndexTy
     }
 }
 
-async fn create_collection(
+/// Creates a collection; `dimension` defaults to the embedding model's.
+#[utoipa::path(post, path = "/collections", tag = "collections", request_body = CreateCollection,
+    responses(
+        (status = 201, body = CollectionResponse),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "Bad name, dimension, metric or index", body = ErrorBody),
+    ))]
+pub(super) async fn create_collection(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateCollection>,
 ) -> Result<Response, ApiError> {
@@ -142,31 +156,47 @@ async fn create_collection(
         index: index_from(req.index, req.index_type)?,
     };
     let c = state.client.create_collection(&req.name, config)?;
-    let body = json!({"message": format!("collection '{}' created", req.name), "info": c.info()});
+    let body = CollectionResponse { message: format!("collection '{}' created", req.name), info: c.info() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn collection_info(
+/// Record count, dimension, metric, index parameters and memory of one collection.
+#[utoipa::path(get, path = "/collections/{name}", tag = "collections", params(("name" = String, Path)),
+    responses((status = 200, body = CollectionResponse), (status = 404, body = ErrorBody)))]
+pub(super) async fn collection_info(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CollectionResponse>, ApiError> {
     let info = state.client.collection_info(&name)?;
-    Ok(Json(json!({"info": info, "message": "ok"})))
+    Ok(Json(CollectionResponse { message: "ok".into(), info }))
 }
 
-async fn delete_collection(
+/// Deletes a collection and its records.
+#[utoipa::path(delete, path = "/collections/{name}", tag = "collections", params(("name" = String, Path)),
+    responses((status = 200, body = Ack), (status = 404, body = ErrorBody)))]
+pub(super) async fn delete_collection(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     state.client.delete_collection(&name)?;
-    Ok(Json(json!({"message": format!("collection '{name}' deleted")})))
+    Ok(Json(Ack { message: format!("collection '{name}' deleted"), id: None }))
 }
 
-async fn write_vectors(
+/// Adds one record or a batch (`{"vectors": [...]}`); with ids, `upsert` replaces existing ones.
+#[utoipa::path(post, path = "/collections/{name}/vectors", tag = "records", params(("name" = String, Path)),
+    request_body = WriteVectors,
+    responses(
+        (status = 200, body = Written),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An id is taken and `upsert` is false", body = ErrorBody),
+        (status = 413, description = "More than 10,000 records", body = ErrorBody),
+        (status = 422, description = "Wrong dimension, NaN or infinity, bad metadata", body = ErrorBody),
+    ))]
+pub(super) async fn write_vectors(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<WriteVectors>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let c = collection(&state, &name)?;
     let (records, upsert) = match req {
         WriteVectors::Batch { vectors, upsert } => (vectors, upsert),
@@ -201,21 +231,29 @@ async fn write_vectors(
         Ok(ids)
     })
     .await?;
-    Ok(Json(json!({"ids": ids, "message": format!("{} records written", ids.len())})))
+    Ok(Json(Written { message: format!("{} records written", ids.len()), ids: Some(ids), id: None }))
 }
 
-async fn legacy_vector(
+/// vectorlite 0.1.x (deprecated: use `POST /collections/{name}/vectors`): one vector, explicit id.
+#[utoipa::path(post, path = "/collections/{name}/vector", tag = "records", params(("name" = String, Path)),
+    request_body = LegacyVector,
+    responses((status = 200, body = Ack), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn legacy_vector(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<LegacyVector>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let c = collection(&state, &name)?;
     let vector: Vec<f32> = req.values.iter().map(|&x| x as f32).collect();
     blocking(move || Ok(c.insert(req.id, &vector, None, None)?)).await?;
-    Ok(Json(json!({"message": "Vector added successfully", "id": req.id})))
+    Ok(Json(Ack { message: "Vector added successfully".into(), id: Some(req.id) }))
 }
 
-async fn get_record(
+/// One record: id, vector, text and metadata.
+#[utoipa::path(get, path = "/collections/{name}/vectors/{id}", tag = "records",
+    params(("name" = String, Path), ("id" = u64, Path)),
+    responses((status = 200, body = Record), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_record(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Record>, ApiError> {
@@ -223,31 +261,48 @@ async fn get_record(
     Ok(Json(collection(&state, &name)?.get(id)?))
 }
 
-async fn patch_record(
+/// Replaces a record's metadata (null clears it).
+#[utoipa::path(patch, path = "/collections/{name}/vectors/{id}", tag = "records",
+    params(("name" = String, Path), ("id" = u64, Path)), request_body = PatchMetadata,
+    responses((status = 200, body = Ack), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn patch_record(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
     ApiJson(req): ApiJson<PatchMetadata>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let id = parse_id(&id)?;
     collection(&state, &name)?.update_metadata(id, req.metadata)?;
-    Ok(Json(json!({"message": "metadata updated", "id": id})))
+    Ok(Json(Ack { message: "metadata updated".into(), id: Some(id) }))
 }
 
-async fn delete_record(
+/// Deletes a record; its id is never reused.
+#[utoipa::path(delete, path = "/collections/{name}/vectors/{id}", tag = "records",
+    params(("name" = String, Path), ("id" = u64, Path)),
+    responses((status = 200, body = Ack), (status = 404, body = ErrorBody)))]
+pub(super) async fn delete_record(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let id = parse_id(&id)?;
     let c = collection(&state, &name)?;
     blocking(move || Ok(c.delete(id)?)).await?;
-    Ok(Json(json!({"message": "record deleted", "id": id})))
+    Ok(Json(Ack { message: "record deleted".into(), id: Some(id) }))
 }
 
-async fn write_texts(
+/// Embeds and stores one text or a batch (`{"texts": [...]}`) with the server's model.
+#[utoipa::path(post, path = "/collections/{name}/text", tag = "records", params(("name" = String, Path)),
+    request_body = WriteTexts,
+    responses(
+        (status = 200, body = Written),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "Bad metadata, or the collection holds another model's vectors", body = ErrorBody),
+        (status = 503, description = "The server runs without an embedding model", body = ErrorBody),
+    ))]
+pub(super) async fn write_texts(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<WriteTexts>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let c = collection(&state, &name)?;
     let (items, single) = match req {
         WriteTexts::Batch { texts } => (texts, false),
@@ -257,9 +312,9 @@ async fn write_texts(
     let items: Vec<(String, Option<Value>)> = items.into_iter().map(|t| (t.text, t.metadata)).collect();
     let ids = blocking(move || Ok(c.add_texts(items)?)).await?;
     Ok(Json(if single {
-        json!({"id": ids[0], "message": "Text added successfully"})
+        Written { message: "Text added successfully".into(), id: ids.first().copied(), ids: None }
     } else {
-        json!({"ids": ids, "message": format!("{} texts added", ids.len())})
+        Written { message: format!("{} texts added", ids.len()), ids: Some(ids), id: None }
     }))
 }
 
@@ -268,11 +323,21 @@ enum Query {
     Text(String),
 }
 
-async fn search(
+/// The k records most similar to a vector or a text, optionally filtered by metadata; best first.
+/// Also answers the 0.1.x routes `/search/text` and `/search/vector` (`{"query", "k"}`).
+#[utoipa::path(post, path = "/collections/{name}/search", tag = "search", params(("name" = String, Path)),
+    request_body = Search,
+    responses(
+        (status = 200, body = SearchResponse),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "Wrong dimension, bad k or filter", body = ErrorBody),
+        (status = 503, description = "A text query and no embedding model", body = ErrorBody),
+    ))]
+pub(super) async fn search(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<Search>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchResponse>, ApiError> {
     let c = collection(&state, &name)?;
     let query = match (req.vector, req.text, req.query) {
         (Some(v), None, None) => Query::Vector(v),
@@ -322,14 +387,19 @@ async fn search(
             vector: r.vector,
         })
         .collect();
-    Ok(Json(json!({"results": hits, "message": "ok"})))
+    Ok(Json(SearchResponse { message: "ok", results: hits }))
 }
 
-async fn save_collection(
+/// Saves one collection to a file in the data directory (default `<name>.vlc`); the body is optional.
+#[utoipa::path(post, path = "/collections/{name}/save", tag = "persistence", params(("name" = String, Path)),
+    request_body(content = Option<SaveFile>),
+    responses((status = 200, body = Saved), (status = 404, body = ErrorBody),
+        (status = 422, description = "The path leaves the data directory", body = ErrorBody)))]
+pub(super) async fn save_collection(
     State(state): State<AppState>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Saved>, ApiError> {
     let c = collection(&state, &name)?;
     // The body is optional: no body saves to `<name>.vlc`.
     let req: SaveFile = if body.iter().all(u8::is_ascii_whitespace) {
@@ -340,13 +410,19 @@ async fn save_collection(
     let rel = req.file.unwrap_or_else(|| format!("{name}.vlc"));
     let path = state.data_path(&rel)?;
     blocking(move || Ok(c.save_to_file(&path, &SaveOptions::default())?)).await?;
-    Ok(Json(json!({"message": format!("collection '{name}' saved"), "file_path": rel})))
+    Ok(Json(Saved { message: format!("collection '{name}' saved"), file_path: rel }))
 }
 
-async fn load_collection(
+/// Loads a collection file from the data directory: as a new collection, or overriding or merging
+/// into the one of the same name.
+#[utoipa::path(post, path = "/collections/load", tag = "persistence", request_body = LoadFile,
+    responses((status = 200, body = Loaded), (status = 404, description = "No such file", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "Corrupt file, or the path leaves the data directory", body = ErrorBody)))]
+pub(super) async fn load_collection(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoadFile>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Loaded>, ApiError> {
     let path = state.data_path(&req.file)?;
     let client = state.client.clone();
     let mode = req.mode.as_deref().map(str::to_ascii_lowercase);
@@ -371,16 +447,22 @@ async fn load_collection(
         })
     })
     .await?;
-    Ok(Json(json!({"message": format!("collection '{name}' loaded"), "collection_name": name})))
+    Ok(Json(Loaded { message: format!("collection '{name}' loaded"), collection_name: name }))
 }
 
-async fn save_database(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Saves the whole database to the data directory (manifest last, atomically).
+#[utoipa::path(post, path = "/save", tag = "persistence",
+    responses((status = 200, body = DatabaseResponse), (status = 401, body = ErrorBody)))]
+pub(super) async fn save_database(State(state): State<AppState>) -> Result<Json<DatabaseResponse>, ApiError> {
     let (client, dir) = (state.client.clone(), state.data_dir.clone());
     blocking(move || Ok(client.save_to_directory(&dir, &SaveOptions::default())?)).await?;
-    Ok(Json(json!({"message": "database saved", "collections": state.client.list_collections()})))
+    Ok(Json(DatabaseResponse { message: "database saved", collections: state.client.list_collections() }))
 }
 
-async fn load_database(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Replaces the database in memory with the one saved in the data directory.
+#[utoipa::path(post, path = "/load", tag = "persistence",
+    responses((status = 200, body = DatabaseResponse), (status = 422, description = "Corrupt files", body = ErrorBody)))]
+pub(super) async fn load_database(State(state): State<AppState>) -> Result<Json<DatabaseResponse>, ApiError> {
     let (client, dir) = (state.client.clone(), state.data_dir.clone());
     blocking(move || {
         let loaded = VectorLiteClient::load_from_directory(&dir, &LoadOptions::default())?;
@@ -388,5 +470,5 @@ async fn load_database(State(state): State<AppState>) -> Result<Json<Value>, Api
         Ok(())
     })
     .await?;
-    Ok(Json(json!({"message": "database loaded", "collections": state.client.list_collections()})))
+    Ok(Json(DatabaseResponse { message: "database loaded", collections: state.client.list_collections() }))
 }

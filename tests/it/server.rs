@@ -440,6 +440,50 @@ async fn whole_database_save_and_load_routes() {
 }
 
 /// Starts the real binary on a free loopback port; returns the child and its base URL.
+#[test]
+fn the_checked_in_openapi_document_matches_the_code() {
+    let generated = vectorlite::server::openapi_document();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "docs/openapi.json differs from the API in the code; regenerate it with \
+         `UPDATE_OPENAPI=1 cargo test openapi` and review the diff"
+    );
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_describes_routes_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    let (s, doc) = call(&app, "GET", "/openapi.json", Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    let served: Value = serde_json::from_str(&vectorlite::server::openapi_document()).unwrap();
+    assert_eq!(doc, served);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    let operations: usize = paths.values().map(|ops| ops.as_object().unwrap().len()).sum();
+    assert!(operations >= 18, "only {operations} operations documented");
+    for (path, ops) in paths {
+        let uri = path.replace("{name}", "nope").replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let req = Request::builder().method(method.to_uppercase().as_str()).uri(&uri);
+            let res = app.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            // Any answer but the router's own "no such route" or "wrong method" means it exists.
+            assert!(
+                body["error"]["code"] != "not_found" && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed ({status} {body})"
+            );
+        }
+    }
+}
+
 fn start_server(data_dir: &Path) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vectorlite"))
