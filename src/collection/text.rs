@@ -39,22 +39,43 @@ impl Collection {
 
     /// Embeds many texts in one batched call and adds them; ids in order. All or nothing.
     pub fn add_texts(&self, items: Vec<(String, Option<Value>)>) -> Result<Vec<u64>> {
-        let embedder = self.text_embedder()?;
         let texts: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
-        let vectors = embedder.embed_batch(&texts)?;
-        if vectors.len() != items.len() {
-            return Err(Error::Embedding {
-                message: format!("{} vectors for {} texts", vectors.len(), items.len()),
-            });
-        }
+        let (vectors, model_id) = self.embed_texts(&texts)?;
         let records = items
             .into_iter()
             .zip(vectors)
             .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
             .collect();
         let ids = self.add_batch(records)?;
-        self.remember_model(embedder.model_id()?);
+        self.remember_model(model_id);
         Ok(ids)
+    }
+
+    /// Embeds many texts in one batched call and inserts or replaces them under the given ids.
+    /// All or nothing.
+    pub fn upsert_texts(&self, items: Vec<(u64, String, Option<Value>)>) -> Result<()> {
+        let texts: Vec<&str> = items.iter().map(|(_, t, _)| t.as_str()).collect();
+        let (vectors, model_id) = self.embed_texts(&texts)?;
+        let records = items
+            .into_iter()
+            .zip(vectors)
+            .map(|((id, text, metadata), vector)| super::Record { id, vector, text: Some(text), metadata })
+            .collect();
+        self.upsert_batch(records)?;
+        self.remember_model(model_id);
+        Ok(())
+    }
+
+    /// One vector per text from the attached embedder, and the model's id.
+    fn embed_texts(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, String)> {
+        let embedder = self.text_embedder()?;
+        let vectors = embedder.embed_batch(texts)?;
+        if vectors.len() != texts.len() {
+            return Err(Error::Embedding {
+                message: format!("{} vectors for {} texts", vectors.len(), texts.len()),
+            });
+        }
+        Ok((vectors, embedder.model_id()?))
     }
 
     /// Embeds `query` and searches with it; filters and options work as for vectors.

@@ -49,3 +49,119 @@ fn inspect_and_verify_report_healthy_and_damaged_data() {
     let (ok, out) = run(&["inspect".as_ref(), dir.path().join("missing.vlc").as_os_str()]);
     assert!(!ok && out.contains("missing.vlc"), "{out}");
 }
+
+fn lines(values: &[serde_json::Value]) -> String {
+    values.iter().map(|v| v.to_string() + "\n").collect()
+}
+
+#[test]
+fn import_then_export_round_trips_records_and_reimport_upserts() {
+    use serde_json::json;
+    let work = tempfile::tempdir().unwrap();
+    let (data, input, output) =
+        (work.path().join("data"), work.path().join("in.jsonl"), work.path().join("out.jsonl"));
+    let records = [
+        json!({"id": 10, "vector": [1.0, 0.0, 0.0], "text": "ten", "metadata": {"k": 1}}),
+        json!({"id": 11, "vector": [0.0, 1.0, 0.0]}),
+        json!({"vector": [0.0, 0.0, 1.0], "metadata": {"k": 2}}),
+        json!({"vector": [1.0, 1.0, 0.0], "text": "no id"}),
+    ];
+    std::fs::write(&input, lines(&records) + "\n").unwrap();
+    let import = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["import".as_ref(), input.as_os_str(), "--data-dir".as_ref(), data.as_os_str()];
+        args.extend(["--collection", "docs"].iter().chain(extra).map(std::ffi::OsStr::new));
+        run(&args)
+    };
+    let (ok, out) = import(&["--metric", "euclidean", "--index", "flat"]);
+    assert!(ok && out.contains("imported 4 records into 'docs'"), "{out}");
+
+    let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
+    let docs = db.collection("docs").unwrap();
+    assert_eq!(docs.len(), 4);
+    assert_eq!(docs.config().metric, vectorlite::SimilarityMetric::Euclidean);
+    assert_eq!(docs.get(10).unwrap().text.as_deref(), Some("ten"));
+    assert_eq!(docs.get(11).unwrap().vector, vec![0.0, 1.0, 0.0]);
+    assert_eq!(docs.ids(), vec![10, 11, 12, 13], "missing ids continue after the largest given");
+
+    // Given ids are upserted, so a re-run adds only the lines without ids.
+    let (ok, out) = import(&[]);
+    assert!(ok && out.contains("(6 in all)"), "{out}");
+
+    let (ok, out) = run(&[
+        "export".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--collection".as_ref(),
+        "docs".as_ref(),
+        "--out".as_ref(),
+        output.as_os_str(),
+    ]);
+    assert!(ok, "{out}");
+    let exported: Vec<vectorlite::Record> =
+        std::fs::read_to_string(&output).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
+    let docs = db.collection("docs").unwrap();
+    let expected: Vec<vectorlite::Record> = docs.ids().into_iter().map(|id| docs.get(id).unwrap()).collect();
+    assert_eq!(exported.len(), 6);
+    assert_eq!(exported, expected);
+}
+
+#[test]
+fn a_bad_line_fails_the_import_by_number_and_saves_nothing() {
+    use serde_json::json;
+    let work = tempfile::tempdir().unwrap();
+    let (data, input) = (work.path().join("data"), work.path().join("in.jsonl"));
+    let cases = [
+        (json!({"vector": [1.0, 2.0, 3.0]}), "line 3"),
+        (json!({"metadata": {"a": 1}}), "line 3: a record needs a vector or a text"),
+        (json!({"vector": [1.0, 2.0], "colour": "red"}), "line 3 is not a record"),
+    ];
+    for (bad, message) in cases {
+        let good = json!({"vector": [1.0, 2.0]});
+        std::fs::write(&input, lines(&[good.clone(), good, bad])).unwrap();
+        let (ok, out) = run(&[
+            "import".as_ref(),
+            input.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--collection".as_ref(),
+            "c".as_ref(),
+        ]);
+        assert!(!ok && out.contains(message), "{message}: {out}");
+        assert!(!data.join("manifest.json").exists(), "nothing is saved");
+    }
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn import_embeds_text_only_lines_with_the_model() {
+    use serde_json::json;
+    let work = tempfile::tempdir().unwrap();
+    let (data, input) = (work.path().join("data"), work.path().join("in.jsonl"));
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    let notes = [
+        json!({"text": "the user drinks green tea", "metadata": {"kind": "preference"}}),
+        json!({"id": 100, "text": "the user lives in Oslo"}),
+    ];
+    std::fs::write(&input, lines(&notes)).unwrap();
+    let (ok, out) = run(&[
+        "import".as_ref(),
+        input.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--collection".as_ref(),
+        "notes".as_ref(),
+        "--model-dir".as_ref(),
+        model.as_os_str(),
+    ]);
+    assert!(ok, "{out}");
+    let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
+    let c = db.collection("notes").unwrap();
+    assert_eq!((c.len(), c.config().dimension), (2, 384));
+    assert_eq!(c.embedding_model().as_deref(), Some("all-MiniLM-L6-v2"));
+    let oslo = c.get(100).unwrap();
+    assert_eq!(oslo.text.as_deref(), Some("the user lives in Oslo"));
+    let norm: f32 = oslo.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "an embedding, not zeros: norm {norm}");
+}

@@ -167,3 +167,21 @@ fn the_model_id_survives_save_and_load() {
         Some("remember me")
     );
 }
+
+#[test]
+fn upsert_texts_embeds_under_given_ids_and_replaces() {
+    let client = VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(16)));
+    let c = client.create_collection("t", CollectionConfig::new(16)).unwrap();
+    c.upsert_texts(vec![(7, "first words".into(), None), (9, "other words".into(), Some(json!({"v": 1})))])
+        .unwrap();
+    c.upsert_texts(vec![(7, "replaced text".into(), Some(json!({"v": 2})))]).unwrap();
+    assert_eq!(c.len(), 2);
+    let seven = c.get(7).unwrap();
+    assert_eq!((seven.text.as_deref(), seven.metadata), (Some("replaced text"), Some(json!({"v": 2}))));
+    assert_eq!(seven.vector, HashEmbedder::new(16).embed("replaced text").unwrap());
+    assert_eq!(c.next_id(), 10, "fresh ids continue after the largest given one");
+    assert_eq!(c.embedding_model().as_deref(), Some("hash-trigram-16"));
+    let bad = vec![(1, "ok".into(), None), (2, "bad metadata".into(), Some(json!([1])))];
+    assert!(c.upsert_texts(bad).is_err());
+    assert!(!c.contains(1), "all or nothing");
+}

@@ -1,4 +1,4 @@
-//! `vectorlite-bench`: recall, queries per second, build speed and memory of vectorlite's Flat
+//! `vectorlite bench`: recall, queries per second, build speed and memory of vectorlite's Flat
 //! and HNSW collections on the seeded "clustered-384" recipe (shared/bench/README.md) or on
 //! external raw files, measured through the full public API. Prints a table, or JSON lines.
 
@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 use vectorlite::dataset::{Recipe, Vectors, clustered, read_f32, read_i32, recall_at_k};
@@ -15,9 +14,8 @@ use vectorlite::{
 };
 
 /// Benchmarks vectorlite's indexes. Defaults follow the reference recipe.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
+#[derive(clap::Args, Debug)]
+pub struct Args {
     /// Base vectors to generate.
     #[arg(long, default_value_t = 100_000)]
     n: usize,
@@ -103,8 +101,8 @@ struct Row {
     bytes_per_vector: f64,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the benchmark `args` asks for and prints its table.
+pub fn run(args: Args) -> Result<()> {
     ensure!(args.k >= 1 && args.k <= 10, "--k must be 1..=10 (recall@10 is reported)");
     if args.embed {
         return embed_bench(&args);

@@ -1,5 +1,9 @@
-//! The `vectorlite` command line: `serve` runs the HTTP server over a data directory.
-//! `anyhow` lives only here; `run` turns every failure into one message and exit code 1.
+//! The `vectorlite` command line: `serve` runs the HTTP server over a data directory; `inspect`,
+//! `verify`, `import` and `export` work with saved data; `bench` measures. `anyhow` lives only
+//! here; `run` turns every failure into one message and exit code 1.
+
+mod bench;
+mod jsonl;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +34,13 @@ enum Command {
         /// The database directory.
         dir: PathBuf,
     },
+    /// Import a JSON-lines file (`{"id", "vector", "text", "metadata"}` per line; text-only
+    /// lines are embedded) into a collection of a database directory.
+    Import(jsonl::ImportArgs),
+    /// Export a collection of a database directory as JSON lines.
+    Export(jsonl::ExportArgs),
+    /// Measure recall, queries per second, build and persistence speed, or the embedding model.
+    Bench(bench::Args),
     /// Serve the HTTP/JSON API over a data directory.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
@@ -81,6 +92,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect { path }) => inspect(&path),
         Some(Command::Verify { dir }) => verify(&dir),
+        Some(Command::Import(args)) => jsonl::import(args),
+        Some(Command::Export(args)) => jsonl::export(args),
+        Some(Command::Bench(args)) => bench::run(args),
         #[cfg(feature = "server")]
         Some(Command::Serve(args)) => serve(args),
         None => {
@@ -157,8 +171,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         .init();
     let ip: std::net::IpAddr =
         args.host.parse().with_context(|| format!("--host '{}' is not an IP address", args.host))?;
-    let embedder: Option<Arc<dyn vectorlite::EmbeddingFunction>> =
-        if args.no_embeddings { None } else { load_model(args.model_dir.as_deref())? };
+    let embedder: Option<Arc<dyn vectorlite::EmbeddingFunction>> = if args.no_embeddings {
+        None
+    } else {
+        Some(load_model(args.model_dir.as_deref()).context("pass --no-embeddings to serve without a model")?)
+    };
     let config = ServerConfig {
         addr: SocketAddr::new(ip, args.port),
         data_dir: args.data_dir,
@@ -172,20 +189,14 @@ fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-#[cfg(all(feature = "server", feature = "embed"))]
-fn load_model(
-    dir: Option<&std::path::Path>,
-) -> Result<Option<std::sync::Arc<dyn vectorlite::EmbeddingFunction>>> {
-    let model = vectorlite::MiniLmEmbedder::discover(dir)
-        .context("loading the embedding model (or pass --no-embeddings)")?;
-    Ok(Some(std::sync::Arc::new(model)))
+/// The built-in all-MiniLM-L6-v2 model from `dir`, `$VECTORLITE_MODEL_DIR` or ./models.
+#[cfg(feature = "embed")]
+fn load_model(dir: Option<&std::path::Path>) -> Result<std::sync::Arc<dyn vectorlite::EmbeddingFunction>> {
+    let model = vectorlite::MiniLmEmbedder::discover(dir).context("loading the embedding model")?;
+    Ok(std::sync::Arc::new(model))
 }
 
-#[cfg(all(feature = "server", not(feature = "embed")))]
-fn load_model(
-    _dir: Option<&std::path::Path>,
-) -> Result<Option<std::sync::Arc<dyn vectorlite::EmbeddingFunction>>> {
-    anyhow::bail!(
-        "this build has no embedding model; rebuild with the `embed` feature or pass --no-embeddings"
-    )
+#[cfg(not(feature = "embed"))]
+fn load_model(_dir: Option<&std::path::Path>) -> Result<std::sync::Arc<dyn vectorlite::EmbeddingFunction>> {
+    anyhow::bail!("this build has no embedding model; rebuild with the `embed` feature")
 }
