@@ -485,10 +485,16 @@ async fn the_served_openapi_document_describes_routes_that_exist() {
 }
 
 fn start_server(data_dir: &Path) -> (std::process::Child, String) {
+    start_server_with(data_dir, &["--no-embeddings".as_ref()])
+}
+
+/// Starts `vectorlite serve` on a free loopback port; returns it and its base URL.
+fn start_server_with(data_dir: &Path, args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vectorlite"))
-        .args(["serve", "--port", "0", "--no-embeddings", "--data-dir"])
+        .args(["serve", "--port", "0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -532,6 +538,7 @@ fn the_binary_serves_survives_bad_input_and_keeps_data_across_restarts() {
         4
     );
     assert_eq!(raw("x".repeat(40 << 20)).status(), 413);
+    assert_eq!(post("/collections/mem/text", json!({"text": "no model here"})).status(), 503);
     assert_eq!(http.get(format!("{url}/health")).send().unwrap().status(), 200);
 
     let status = terminate(child);
@@ -589,4 +596,98 @@ fn sigterm_during_writes_keeps_every_acknowledged_write() {
         let r = w.get(*id).unwrap_or_else(|_| panic!("acknowledged record {id} was lost"));
         assert_eq!(r.metadata, Some(json!({"i": id % 1_000_000})));
     }
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn the_binary_answers_every_route_and_error_status_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    let flags = ["--model-dir".as_ref(), model.as_os_str(), "--api-key".as_ref(), "sesame".as_ref()];
+    let (child, url) =
+        start_server_with(dir.path(), &[&flags[..], &["--body-limit-mb".as_ref(), "1".as_ref()]].concat());
+    let http = reqwest::blocking::Client::new();
+    let call = |method: &str, path: &str, body: Option<Value>, key: Option<&str>| {
+        let mut req = http.request(method.parse().unwrap(), format!("{url}{path}"));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    };
+    let steps: Vec<(&str, &str, Option<Value>, u16)> = vec![
+        ("GET", "/metrics", None, 200),
+        ("GET", "/openapi.json", None, 200),
+        ("POST", "/collections", Some(json!({"name": "v", "dimension": 3, "metric": "euclidean"})), 201),
+        ("POST", "/collections", Some(json!({"name": "v", "dimension": 3})), 409),
+        ("POST", "/collections", Some(json!({"name": "../x", "dimension": 3})), 422),
+        ("POST", "/collections", Some(json!({"name": "notes"})), 201),
+        ("GET", "/collections", None, 200),
+        ("GET", "/collections/v", None, 200),
+        ("GET", "/collections/nope", None, 404),
+        (
+            "POST",
+            "/collections/v/vectors",
+            Some(json!({"vectors": [{"id": 1, "vector": [1, 0, 0]}, {"id": 2, "vector": [0, 1, 0]}]})),
+            200,
+        ),
+        ("POST", "/collections/v/vectors", Some(json!({"id": 1, "vector": [1, 0, 0]})), 409),
+        ("POST", "/collections/v/vectors", Some(json!({"id": 1, "vector": [1, 1, 0], "upsert": true})), 200),
+        ("POST", "/collections/v/vectors", Some(json!({"vector": [1, 0]})), 422),
+        ("POST", "/collections/v/vectors", Some(json!({"vector": "not numbers"})), 400),
+        ("POST", "/collections/v/vector", Some(json!({"id": 3, "values": [0.0, 0.0, 1.0]})), 200),
+        ("GET", "/collections/v/vectors/3", None, 200),
+        ("GET", "/collections/v/vectors/99", None, 404),
+        ("PATCH", "/collections/v/vectors/3", Some(json!({"metadata": {"a": 1}})), 200),
+        ("PATCH", "/collections/v/vectors/3", Some(json!({"metadata": [1]})), 422),
+        (
+            "POST",
+            "/collections/v/search",
+            Some(json!({"vector": [0, 0, 1], "k": 2, "filter": {"a": 1}})),
+            200,
+        ),
+        ("POST", "/collections/v/search", Some(json!({"vector": [0, 0, 1], "k": 100_000})), 422),
+        ("POST", "/collections/v/search", Some(json!({"vector": [0, 0, 1], "filter": {"$bad": 1}})), 422),
+        ("POST", "/collections/v/search/vector", Some(json!({"query": [0, 0, 1], "k": 1})), 200),
+        ("DELETE", "/collections/v/vectors/2", None, 200),
+        ("POST", "/collections/notes/text", Some(json!({"text": "the user drinks green tea"})), 200),
+        ("POST", "/collections/notes/text", Some(json!({"texts": [{"text": "the office is in Oslo"}]})), 200),
+        (
+            "POST",
+            "/collections/notes/search",
+            Some(json!({"text": "what does the user drink?", "k": 1})),
+            200,
+        ),
+        ("POST", "/collections/notes/search/text", Some(json!({"query": "which city?", "k": 1})), 200),
+        ("POST", "/collections/v/text", Some(json!({"text": "3 dimensions, not 384"})), 422),
+        ("POST", "/collections/v/save", Some(json!({"file": "v.vlc"})), 200),
+        ("POST", "/collections/v/save", Some(json!({"file": "../escape.vlc"})), 422),
+        ("POST", "/collections/load", Some(json!({"file": "v.vlc", "name": "v2"})), 200),
+        ("POST", "/collections/load", Some(json!({"file": "missing.vlc", "name": "v3"})), 404),
+        ("POST", "/save", None, 200),
+        ("POST", "/load", None, 200),
+        ("DELETE", "/collections/v2", None, 200),
+        ("PUT", "/collections", None, 405),
+    ];
+    for (method, path, body, expected) in steps {
+        let (status, answer) = call(method, path, body, Some("sesame"));
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        if status >= 400 {
+            assert!(answer["error"]["code"].is_string(), "{method} {path}: {answer}");
+        }
+    }
+    let (_, hits) =
+        call("POST", "/collections/notes/search", Some(json!({"text": "tea?", "k": 1})), Some("sesame"));
+    assert_eq!(hits["results"][0]["text"], "the user drinks green tea");
+    assert_eq!(call("GET", "/collections", None, None).0, 401);
+    assert_eq!(call("GET", "/collections", None, Some("wrong")).0, 401);
+    assert_eq!(call("GET", "/health", None, None).0, 200);
+    let huge = json!({"vector": vec![0.5; 300_000]});
+    assert_eq!(call("POST", "/collections/v/search", Some(huge), Some("sesame")).0, 413);
+    assert!(terminate(child).success());
 }
