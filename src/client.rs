@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::collection::{Collection, CollectionInfo};
+use crate::collection::{Collection, CollectionInfo, wait};
 use crate::config::CollectionConfig;
+use crate::durable::{DurabilityOptions, Durable, capture};
 use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
 use crate::persist::manifest;
+use crate::persist::oplog::{Op, Ticket};
 use crate::persist::{
     ConflictPolicy, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats, SaveOptions,
 };
@@ -33,8 +35,11 @@ use crate::persist::{
 /// ```
 #[derive(Default)]
 pub struct VectorLiteClient {
-    collections: RwLock<BTreeMap<String, Collection>>,
-    embedder: RwLock<Option<Arc<dyn EmbeddingFunction>>>,
+    // Shared with the checkpoint thread of a durable database, which holds them weakly.
+    collections: Arc<RwLock<BTreeMap<String, Collection>>>,
+    embedder: Arc<RwLock<Option<Arc<dyn EmbeddingFunction>>>>,
+    /// The data directory and write-ahead log, for a database from [`open`](Self::open).
+    durable: Option<Arc<Durable>>,
 }
 
 impl std::fmt::Debug for VectorLiteClient {
@@ -51,6 +56,51 @@ impl VectorLiteClient {
     /// An empty database without an embedding model (text calls fail with [`Error::NoEmbedder`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Opens the durable database in `dir`, creating it if needed: every write is logged
+    /// before it is acknowledged, so a crash or kill loses nothing acknowledged (see
+    /// [`DurabilityOptions`] for when writes reach the disk). Recovers the last checkpoint and
+    /// the log after it. [`Error::Persistence`] with `Locked` if another process has `dir` open.
+    ///
+    /// ```
+    /// use vectorlite::{CollectionConfig, DurabilityOptions, VectorLiteClient};
+    /// let dir = std::env::temp_dir().join(format!("vl-open-doc-{}", std::process::id()));
+    /// {
+    ///     let db = VectorLiteClient::open(&dir, DurabilityOptions::default())?;
+    ///     db.create_collection("notes", CollectionConfig::new(2))?.add(&[1.0, 0.0], None, None)?;
+    /// } // no save: the log has it
+    /// let db = VectorLiteClient::open(&dir, DurabilityOptions::default())?;
+    /// assert_eq!(db.collection("notes")?.len(), 1);
+    /// # drop(db);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), vectorlite::Error>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>, options: DurabilityOptions) -> Result<VectorLiteClient> {
+        let (durable, map) = Durable::open(dir.as_ref(), &options)?;
+        let durable = Arc::new(durable);
+        let client = VectorLiteClient {
+            collections: Arc::new(RwLock::new(map)),
+            embedder: Arc::default(),
+            durable: Some(Arc::clone(&durable)),
+        };
+        durable.start_checkpointer(&client.collections, &client.embedder);
+        Ok(client)
+    }
+
+    /// For a durable database: snapshots every collection into the data directory and drops
+    /// the log the snapshot covers, so the next open is fast. Writes go on meanwhile. Does
+    /// nothing for an in-memory database.
+    pub fn checkpoint(&self) -> Result<()> {
+        match &self.durable {
+            Some(d) => d.checkpoint(&self.collections, &self.embedder),
+            None => Ok(()),
+        }
+    }
+
+    /// The data directory of a durable database; `None` in memory.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.durable.as_deref().map(Durable::dir)
     }
 
     /// An empty database whose collections embed text with `embedder`.
@@ -80,25 +130,60 @@ impl VectorLiteClient {
         if map.contains_key(name) {
             return Err(Error::CollectionExists { name: name.to_owned() });
         }
-        self.adopt(&mut map, collection);
-        Ok(())
+        let ticket = self.adopt(&mut map, collection)?;
+        drop(map);
+        wait(ticket)
     }
 
     /// Replaces every collection with those of `other` (e.g. a database reloaded from disk).
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn replace_collections(&self, other: VectorLiteClient) {
-        let incoming = other.collections.into_inner();
-        let embedder = self.embedder();
-        for c in incoming.values() {
-            c.set_embedder(embedder.clone());
+    pub(crate) fn replace_collections(&self, other: VectorLiteClient) -> Result<()> {
+        let incoming = std::mem::take(&mut *other.collections.write());
+        let mut map = self.collections.write();
+        let mut ticket = None;
+        for name in map.keys().cloned().collect::<Vec<_>>() {
+            ticket = self.remove(&mut map, &name)?.or(ticket);
         }
-        *self.collections.write() = incoming;
+        for c in incoming.into_values() {
+            ticket = self.adopt(&mut map, c)?.or(ticket);
+        }
+        drop(map);
+        wait(ticket)
     }
 
-    /// Registers a collection under its name, attaching the database's embedder.
-    fn adopt(&self, map: &mut BTreeMap<String, Collection>, collection: Collection) {
+    /// Registers a collection under its name (replacing one of that name), attaching the
+    /// database's embedder; in a durable database, logs it whole. Wait on the ticket after
+    /// releasing `map`.
+    fn adopt(
+        &self,
+        map: &mut BTreeMap<String, Collection>,
+        collection: Collection,
+    ) -> Result<Option<Ticket>> {
+        let mut ticket = self.remove(map, collection.name())?;
+        if let Some(d) = &self.durable {
+            // A fresh identity: the log names collections by uid, and this one may share its
+            // uid with another (a renamed copy, a directory saved from this database).
+            collection.set_identity(rand::random(), collection.generation());
+            for op in collection.as_ops() {
+                ticket = Some(d.log(&op)?);
+            }
+            d.attach(&collection);
+        }
         collection.set_embedder(self.embedder());
         map.insert(collection.name().to_owned(), collection);
+        Ok(ticket)
+    }
+
+    /// Unregisters the named collection, if any; in a durable database, logs its deletion.
+    fn remove(&self, map: &mut BTreeMap<String, Collection>, name: &str) -> Result<Option<Ticket>> {
+        let (Some(d), Some(c)) = (&self.durable, map.get(name)) else {
+            map.remove(name);
+            return Ok(None);
+        };
+        let ticket = d.log(&Op::Drop { uid: c.uid() })?;
+        c.attach_log(None);
+        map.remove(name);
+        Ok(Some(ticket))
     }
 
     /// Creates a collection; [`Error::CollectionExists`] if the name is taken.
@@ -109,13 +194,36 @@ impl VectorLiteClient {
         if map.contains_key(name) {
             return Err(Error::CollectionExists { name: name.to_owned() });
         }
+        let ticket = match &self.durable {
+            Some(d) => {
+                let op = Op::Create {
+                    uid: collection.uid(),
+                    name: name.to_owned(),
+                    config,
+                    created_at: collection.created_at().to_owned(),
+                };
+                let ticket = d.log(&op)?;
+                d.attach(&collection);
+                Some(ticket)
+            }
+            None => None,
+        };
         map.insert(name.to_owned(), collection.clone());
+        drop(map);
+        wait(ticket)?;
         Ok(collection)
     }
 
-    /// Removes a collection. Handles obtained earlier keep working on the detached data.
+    /// Removes a collection. Handles obtained earlier keep working on the detached data (which
+    /// a durable database no longer logs).
     pub fn delete_collection(&self, name: &str) -> Result<()> {
-        self.collections.write().remove(name).map(drop).ok_or_else(|| not_found(name))
+        let mut map = self.collections.write();
+        if !map.contains_key(name) {
+            return Err(not_found(name));
+        }
+        let ticket = self.remove(&mut map, name)?;
+        drop(map);
+        wait(ticket)
     }
 
     /// Collection names, sorted.
@@ -157,15 +265,15 @@ impl VectorLiteClient {
     /// # Ok::<(), vectorlite::Error>(())
     /// ```
     pub fn save_to_directory(&self, dir: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
-        let collections: Vec<Collection> = self.collections.read().values().cloned().collect();
-        let config = match self.embedder() {
-            Some(e) => Some(manifest::DirConfig {
-                embedding_model: Some(e.model_id()?),
-                dimension: Some(e.dimension()?),
-            }),
-            None => None,
-        };
-        manifest::save_directory(dir.as_ref(), &collections, config.as_ref(), options)?;
+        let dir = dir.as_ref();
+        if let Some(d) = &self.durable
+            && same_dir(dir, d.dir())
+        {
+            // A durable database's own directory also holds its log: save by checkpointing.
+            return self.checkpoint();
+        }
+        let (collections, config) = capture(&self.collections, &self.embedder)?;
+        manifest::save_directory(dir, &collections, config.as_ref(), options, None)?;
         Ok(())
     }
 
@@ -174,7 +282,7 @@ impl VectorLiteClient {
     pub fn load_from_directory(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<VectorLiteClient> {
         let collections = manifest::load_directory(dir.as_ref(), options)?;
         let map = collections.into_iter().map(|c| (c.name().to_owned(), c)).collect();
-        Ok(VectorLiteClient { collections: RwLock::new(map), embedder: RwLock::new(None) })
+        Ok(VectorLiteClient { collections: Arc::new(RwLock::new(map)), ..VectorLiteClient::default() })
     }
 
     /// Merges every collection saved in `dir` into this database: into the collection of the
@@ -195,7 +303,8 @@ impl VectorLiteClient {
                 Ok(target) => target.merge_from(&source, options.on_conflict)?,
                 Err(_) => {
                     let added = source.len();
-                    self.adopt(&mut self.collections.write(), source);
+                    let ticket = self.adopt(&mut self.collections.write(), source)?;
+                    wait(ticket)?;
                     MergeStats { vectors_added: added, ..MergeStats::default() }
                 }
             };
@@ -216,7 +325,8 @@ impl VectorLiteClient {
         match mode {
             LoadMode::Override => {
                 let name = loaded.name().to_owned();
-                self.adopt(&mut self.collections.write(), loaded);
+                let ticket = self.adopt(&mut self.collections.write(), loaded)?;
+                wait(ticket)?;
                 Ok(name)
             }
             LoadMode::Merge => {
@@ -226,7 +336,8 @@ impl VectorLiteClient {
                         target.merge_from(&loaded, ConflictPolicy::default())?;
                     }
                     Err(_) => {
-                        self.adopt(&mut self.collections.write(), loaded);
+                        let ticket = self.adopt(&mut self.collections.write(), loaded)?;
+                        wait(ticket)?;
                     }
                 }
                 Ok(name)
@@ -237,6 +348,11 @@ impl VectorLiteClient {
             }
         }
     }
+}
+
+/// True when both paths name the same existing directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 fn not_found(name: &str) -> Error {

@@ -23,6 +23,7 @@
 mod client;
 mod collection;
 mod config;
+mod durable;
 mod embed;
 mod error;
 mod filter;
@@ -40,6 +41,7 @@ mod store;
 pub use client::VectorLiteClient;
 pub use collection::{Collection, CollectionInfo, MAX_K, NewRecord, Record, SearchOptions, SearchResult};
 pub use config::{CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, SimilarityMetric};
+pub use durable::{DurabilityOptions, LOCK_FILE, RepairReport, repair};
 #[cfg(feature = "embed")]
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
 pub use embed::{EmbeddingFunction, HashEmbedder};
@@ -49,7 +51,7 @@ pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
 pub use persist::{
     Compression, ConflictPolicy, FileReport, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
-    PersistenceError, Progress, ProgressFn, SaveOptions, SectionReport, inspect_file,
+    PersistenceError, Progress, ProgressFn, SaveOptions, SectionReport, SyncPolicy, inspect_file,
 };
 
 #[doc = include_str!("../README.md")]

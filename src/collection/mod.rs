@@ -20,7 +20,9 @@ use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
 use crate::index::distance::{Distance, norm};
 use crate::index::{VectorIndex, new_index};
+use crate::persist::oplog::{self, LoggedRecord, Op, Ticket};
 use crate::persist::snapshot::{self, SnapshotView};
+use crate::persist::wal::Wal;
 use crate::persist::{LoadOptions, SaveOptions};
 use crate::store::VectorStore;
 
@@ -90,6 +92,14 @@ pub struct CollectionInfo {
     pub memory_bytes: usize,
 }
 
+/// Waits until a logged write is durable (nothing to wait for when the collection is not).
+pub(crate) fn wait(ticket: Option<Ticket>) -> Result<()> {
+    match ticket {
+        Some(t) => Ok(t.wait()?),
+        None => Ok(()),
+    }
+}
+
 /// A handle to a collection; cheap to clone, and every clone sees the same data.
 ///
 /// ```
@@ -124,6 +134,8 @@ struct Shared {
     embedding_model: Mutex<Option<String>>,
     /// Next id `add` hands out; only ever grows, so ids are never reused.
     next_id: AtomicU64,
+    /// The write-ahead log of the durable database holding the collection, if any.
+    log: RwLock<Option<Arc<Wal>>>,
     state: RwLock<State>,
 }
 
@@ -169,6 +181,7 @@ impl Collection {
                 generation: AtomicU64::new(0),
                 uid: AtomicU64::new(rand::random()),
                 next_id: AtomicU64::new(next_id),
+                log: RwLock::new(None),
                 state: RwLock::new(state),
             }),
         }
@@ -223,6 +236,60 @@ impl Collection {
         let shared = Arc::try_unwrap(self.inner)
             .map_err(|inner| Error::CollectionExists { name: inner.name.clone() })?;
         Ok(Collection { inner: Arc::new(Shared { name: name.to_owned(), ..shared }) })
+    }
+
+    /// An empty collection re-created from the log with its original identity.
+    pub(crate) fn restore(
+        name: &str,
+        config: CollectionConfig,
+        created_at: String,
+        uid: u64,
+    ) -> Result<Self> {
+        config.validate()?;
+        let state = State { store: VectorStore::new(config.dimension), index: new_index(&config) };
+        let c = Self::from_parts(name.to_owned(), config, created_at, 0, None, state);
+        c.set_identity(uid, 0);
+        Ok(c)
+    }
+
+    /// Starts (or stops) logging this collection's writes.
+    pub(crate) fn attach_log(&self, log: Option<Arc<Wal>>) {
+        *self.inner.log.write() = log;
+    }
+
+    /// Logs the operation `op(uid)` builds if the collection is durable. Call it under the lock
+    /// that orders the change, and wait on the ticket after releasing it.
+    pub(crate) fn log(&self, op: impl FnOnce(u64) -> Op) -> Result<Option<Ticket>> {
+        let log = self.inner.log.read().clone();
+        Ok(match log {
+            Some(wal) => Some(oplog::log(&wal, &op(self.uid()))?),
+            None => None,
+        })
+    }
+
+    /// The operations that re-create this collection and its records from nothing.
+    pub(crate) fn as_ops(&self) -> Vec<Op> {
+        let uid = self.uid();
+        let config = self.inner.config;
+        let mut ops = vec![Op::Create {
+            uid,
+            name: self.name().to_owned(),
+            config,
+            created_at: self.created_at().to_owned(),
+        }];
+        let ids = self.ids();
+        for chunk in ids.chunks(1_000) {
+            let records = chunk
+                .iter()
+                .filter_map(|&id| self.get(id).ok())
+                .map(|r| LoggedRecord { id: r.id, vector: r.vector, text: r.text, metadata: r.metadata })
+                .collect();
+            ops.push(Op::Put { uid, records });
+        }
+        if let Some(model) = self.embedding_model() {
+            ops.push(Op::Model { uid, model });
+        }
+        ops
     }
 
     /// When the collection was created (RFC 3339).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Collection, SearchOptions, SearchResult};
+use super::{Collection, Op, SearchOptions, SearchResult, wait};
 use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
 
@@ -47,7 +47,7 @@ impl Collection {
             .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
             .collect();
         let ids = self.add_batch(records)?;
-        self.remember_model(model_id);
+        self.remember_model(model_id)?;
         Ok(ids)
     }
 
@@ -62,7 +62,7 @@ impl Collection {
             .map(|((id, text, metadata), vector)| super::Record { id, vector, text: Some(text), metadata })
             .collect();
         self.upsert_batch(records)?;
-        self.remember_model(model_id);
+        self.remember_model(model_id)?;
         Ok(())
     }
 
@@ -111,13 +111,21 @@ impl Collection {
         Ok(embedder)
     }
 
-    fn remember_model(&self, model_id: String) {
+    /// Sets the model id from the log during recovery (not logged again).
+    pub(crate) fn restore_model(&self, model_id: String) {
+        self.inner.embedding_model.lock().get_or_insert(model_id);
+    }
+
+    fn remember_model(&self, model_id: String) -> Result<()> {
         let mut model = self.inner.embedding_model.lock();
-        if model.is_none() {
-            *model = Some(model_id);
-            drop(model);
-            self.changed();
+        if model.is_some() {
+            return Ok(());
         }
+        let ticket = self.log(|uid| Op::Model { uid, model: model_id.clone() })?;
+        *model = Some(model_id);
+        drop(model);
+        self.changed();
+        wait(ticket)
     }
 }
 

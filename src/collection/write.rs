@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{Collection, NewRecord, Record, State, check_metadata};
+use super::{Collection, LoggedRecord, NewRecord, Op, Record, State, Ticket, check_metadata, wait};
 use crate::config::SimilarityMetric;
 use crate::error::{Error, Result};
 use crate::index::distance::normalize;
@@ -139,13 +139,14 @@ impl Collection {
         let mut keep = Vec::with_capacity(items.len());
         for mut item in items.drain(..) {
             let id = item.id.unwrap_or_default();
-            if let Some(slot) = state.store.slot_of(id) {
+            if state.store.slot_of(id).is_some() {
                 match policy {
                     ConflictPolicy::Skip => {
                         stats.vectors_skipped += 1;
                         continue;
                     }
-                    ConflictPolicy::Overwrite => state.index.remove(&mut state.store, slot),
+                    // Removed once the merge is logged, together with the rest of the write.
+                    ConflictPolicy::Overwrite => {}
                     ConflictPolicy::Remap => {
                         let fresh = self.inner.next_id.fetch_add(1, Ordering::AcqRel);
                         if fresh == u64::MAX {
@@ -158,16 +159,19 @@ impl Collection {
             }
             keep.push(item);
         }
-        let start = state.store.slots() as u32;
-        state.store.reserve(keep.len());
-        for item in keep {
-            state.store.push(item.id.unwrap_or_default(), &item.vector, item.text, item.metadata)?;
-            stats.vectors_added += 1;
+        let ids: Vec<u64> = keep.iter().map(|item| item.id.unwrap_or_default()).collect();
+        let ticket = self.log_put(&keep, &ids)?;
+        if policy == ConflictPolicy::Overwrite {
+            for &id in &ids {
+                if let Some(slot) = state.store.slot_of(id) {
+                    state.index.remove(&mut state.store, slot);
+                }
+            }
         }
-        let end = state.store.slots() as u32;
-        state.index.insert(&state.store, start..end);
-        self.compact_if_needed(state);
-        self.changed();
+        stats.vectors_added = keep.len();
+        self.apply(state, keep, &ids)?;
+        drop(guard);
+        wait(ticket)?;
         Ok(stats)
     }
 
@@ -176,10 +180,12 @@ impl Collection {
         let mut guard = self.inner.state.write();
         let state = &mut *guard;
         let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
+        let ticket = self.log(|uid| Op::Delete { uid, id })?;
         state.index.remove(&mut state.store, slot);
         self.compact_if_needed(state);
         self.changed();
-        Ok(())
+        drop(guard);
+        wait(ticket)
     }
 
     /// Replaces a record's metadata (`None` or JSON `null` clears it).
@@ -187,9 +193,11 @@ impl Collection {
         let metadata = check_metadata(metadata)?;
         let mut state = self.inner.state.write();
         let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
+        let ticket = self.log(|uid| Op::Metadata { uid, id, metadata: metadata.clone() })?;
         state.store.set_metadata(slot, metadata);
         self.changed();
-        Ok(())
+        drop(state);
+        wait(ticket)
     }
 
     /// Drops deleted records' leftovers and rebuilds the index over live records. Runs on its
@@ -252,6 +260,7 @@ impl Collection {
             dedup_keep_last(&mut items);
         }
         let ids = self.resolve_ids(state, &items, mode)?;
+        let ticket = self.log_put(&items, &ids)?;
         if mode == IdMode::Upsert {
             // The new version takes a fresh slot; the old one goes the way the index deletes.
             for &id in &ids {
@@ -260,17 +269,55 @@ impl Collection {
                 }
             }
         }
+        self.apply(state, items, &ids)?;
+        drop(guard);
+        wait(ticket)?;
+        Ok(ids)
+    }
+
+    /// Appends checked records under free ids to the store and the index.
+    fn apply(&self, state: &mut State, items: Vec<Prepared>, ids: &[u64]) -> Result<()> {
         let start = state.store.slots() as u32;
         state.store.reserve(items.len());
-        for (item, &id) in items.into_iter().zip(&ids) {
-            // Cannot fail: capacity was checked above and ids were checked free.
+        for (item, &id) in items.into_iter().zip(ids) {
+            // Cannot fail: capacity was checked and ids were checked free.
             state.store.push(id, &item.vector, item.text, item.metadata)?;
         }
         let end = state.store.slots() as u32;
         state.index.insert(&state.store, start..end);
         self.compact_if_needed(state);
         self.changed();
-        Ok(ids)
+        Ok(())
+    }
+
+    /// Logs records about to be written under `ids`, if the collection is durable.
+    fn log_put(&self, items: &[Prepared], ids: &[u64]) -> Result<Option<Ticket>> {
+        self.log(|uid| Op::Put {
+            uid,
+            records: items
+                .iter()
+                .zip(ids)
+                .map(|(item, &id)| LoggedRecord {
+                    id,
+                    vector: item.vector.clone(),
+                    text: item.text.clone(),
+                    metadata: item.metadata.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Replays logged records as upserts, exactly as stored (no second normalisation).
+    pub(crate) fn replay_put(&self, records: Vec<LoggedRecord>) -> Result<()> {
+        let dim = self.config().dimension;
+        if let Some(bad) = records.iter().find(|r| r.vector.len() != dim) {
+            return Err(Error::DimensionMismatch { expected: dim, actual: bad.vector.len() });
+        }
+        let items = records
+            .into_iter()
+            .map(|r| Prepared { id: Some(r.id), vector: r.vector, text: r.text, metadata: r.metadata })
+            .collect();
+        self.write(items, IdMode::Upsert).map(drop)
     }
 
     /// Ids for each item (assigned or explicit), checked against `mode`; advances the counter.

@@ -37,6 +37,10 @@ pub(crate) struct Manifest {
     pub created_at: String,
     pub updated_at: String,
     pub collections: Vec<ManifestEntry>,
+    /// For a durable database: the last write-ahead log record this snapshot contains (it may
+    /// contain later ones too; replaying those again changes nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_seq: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +132,7 @@ pub(crate) fn save_directory(
     collections: &[Collection],
     config: Option<&DirConfig>,
     options: &SaveOptions,
+    checkpoint_seq: Option<u64>,
 ) -> Result<Vec<String>, PersistenceError> {
     let coll_dir = dir.join(COLLECTIONS);
     fs::create_dir_all(&coll_dir).map_err(io_err(&coll_dir))?;
@@ -177,6 +182,7 @@ pub(crate) fn save_directory(
         created_at: previous.as_ref().map_or_else(|| now.clone(), |m| m.created_at.clone()),
         updated_at: now,
         collections: entries,
+        checkpoint_seq,
     };
     let config_path = dir.join(CONFIG);
     match config {

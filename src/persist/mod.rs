@@ -11,7 +11,9 @@ mod inspect;
 pub(crate) mod manifest;
 mod merge;
 mod migrate;
+pub(crate) mod oplog;
 pub(crate) mod snapshot;
+pub(crate) mod wal;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 pub use self::format::Compression;
 pub use self::inspect::{FileReport, SectionReport, inspect_file};
 pub use self::merge::{ConflictPolicy, LoadMode, MergeOptions, MergeReport, MergeStats};
+pub use self::wal::SyncPolicy;
 
 /// Where a long save or load is; see [`SaveOptions::progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,6 +118,14 @@ pub enum PersistenceError {
         offset: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// Another process has the database directory open.
+    #[error("{path}: the database is open in another process{}", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
     },
 }
 

@@ -70,6 +70,7 @@ impl From<Error> for ApiError {
                 | PersistenceError::NewerFormat { .. }
                 | PersistenceError::Truncated { .. }
                 | PersistenceError::Corrupt { .. } => (S::UNPROCESSABLE_ENTITY, "bad_file"),
+                PersistenceError::Locked { .. } => (S::CONFLICT, "database_locked"),
             },
         };
         Self { status, code, message: e.to_string() }

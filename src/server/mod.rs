@@ -1,6 +1,7 @@
 //! The HTTP/JSON server: a thin layer over [`VectorLiteClient`]. `router` builds the axum app
-//! (routes, limits, API key, JSON errors everywhere); `serve` loads the data directory, serves
-//! until SIGINT/SIGTERM, finishes in-flight requests and saves.
+//! (routes, limits, API key, JSON errors everywhere); `serve` opens the data directory as a
+//! durable database (every acknowledged write is in its log), serves until SIGINT/SIGTERM,
+//! finishes in-flight requests and checkpoints.
 
 mod api;
 pub mod error;
@@ -26,7 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use self::error::ApiError;
 use crate::embed::EmbeddingFunction;
-use crate::{LoadOptions, SaveOptions, VectorLiteClient};
+use crate::{DurabilityOptions, VectorLiteClient};
 
 /// Everything `serve` and `router` need to know.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Origins allowed by CORS; empty means CORS off.
     pub cors_origins: Vec<String>,
+    /// How the data directory's write-ahead log syncs and checkpoints.
+    pub durability: DurabilityOptions,
 }
 
 impl ServerConfig {
@@ -55,6 +58,7 @@ impl ServerConfig {
             body_limit: 32 << 20,
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            durability: DurabilityOptions::default(),
         }
     }
 }
@@ -185,31 +189,31 @@ async fn json_errors(response: Response) -> Response {
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The data directory could not be loaded.
-    #[error("cannot load the data directory: {0}")]
-    Load(#[source] crate::Error),
+    /// The data directory could not be opened (damaged, or open in another process).
+    #[error("cannot open the data directory: {0}")]
+    Open(#[source] crate::Error),
     /// The address could not be bound, or the data directory created.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// The final save failed.
-    #[error("cannot save the database on shutdown: {0}")]
-    Save(#[source] crate::Error),
+    /// The final checkpoint failed (the log still holds every write).
+    #[error("cannot checkpoint the database on shutdown: {0}")]
+    Checkpoint(#[source] crate::Error),
 }
 
-/// Loads the database from `config.data_dir` (or starts empty), serves until SIGINT or
-/// SIGTERM, lets in-flight requests finish, then saves. Prints `listening on http://ADDR`.
+/// Opens `config.data_dir` as a durable database (recovering it), serves until SIGINT or
+/// SIGTERM, lets in-flight requests finish, then checkpoints. Prints `listening on http://ADDR`.
 pub async fn serve(
     config: ServerConfig,
     embedder: Option<Arc<dyn EmbeddingFunction>>,
 ) -> Result<(), ServeError> {
-    let dir = &config.data_dir;
-    let client = if dir.join(crate::persist::manifest::MANIFEST).exists() {
-        VectorLiteClient::load_from_directory(dir, &LoadOptions::default()).map_err(ServeError::Load)?
-    } else {
-        VectorLiteClient::new()
-    };
+    let (dir, durability) = (config.data_dir.clone(), config.durability.clone());
+    let opened = tokio::task::spawn_blocking(move || VectorLiteClient::open(&dir, durability))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    let client = opened.map_err(ServeError::Open)?;
     client.set_embedder(embedder);
     let client = Arc::new(client);
+    let dir = &config.data_dir;
     let state = AppState::new(Arc::clone(&client), dir, config.api_key.clone())?;
     let app = router(state, &config);
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
@@ -217,13 +221,11 @@ pub async fn serve(
     tracing::info!(%addr, data_dir = %dir.display(), collections = client.list_collections().len(), "vectorlite serving");
     println!("listening on http://{addr}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shutting down: saving the database");
-    let saved = tokio::task::spawn_blocking(move || {
-        client.save_to_directory(&config.data_dir, &SaveOptions::default())
-    })
-    .await
-    .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
-    saved.map_err(ServeError::Save)
+    tracing::info!("shutting down: checkpointing the database");
+    let done = tokio::task::spawn_blocking(move || client.checkpoint())
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    done.map_err(ServeError::Checkpoint)
 }
 
 async fn shutdown_signal() {

@@ -450,7 +450,8 @@ pub(super) async fn load_collection(
     Ok(Json(Loaded { message: format!("collection '{name}' loaded"), collection_name: name }))
 }
 
-/// Saves the whole database to the data directory (manifest last, atomically).
+/// Saves the whole database to the data directory (manifest last, atomically); for a durable
+/// database, a checkpoint.
 #[utoipa::path(post, path = "/save", tag = "persistence",
     responses((status = 200, body = DatabaseResponse), (status = 401, body = ErrorBody)))]
 pub(super) async fn save_database(State(state): State<AppState>) -> Result<Json<DatabaseResponse>, ApiError> {
@@ -459,16 +460,21 @@ pub(super) async fn save_database(State(state): State<AppState>) -> Result<Json<
     Ok(Json(DatabaseResponse { message: "database saved", collections: state.client.list_collections() }))
 }
 
-/// Replaces the database in memory with the one saved in the data directory.
+/// Replaces the database in memory with the one saved in the data directory. A durable
+/// database (the default) always holds exactly that already, so this changes nothing.
 #[utoipa::path(post, path = "/load", tag = "persistence",
     responses((status = 200, body = DatabaseResponse), (status = 422, description = "Corrupt files", body = ErrorBody)))]
 pub(super) async fn load_database(State(state): State<AppState>) -> Result<Json<DatabaseResponse>, ApiError> {
     let (client, dir) = (state.client.clone(), state.data_dir.clone());
-    blocking(move || {
-        let loaded = VectorLiteClient::load_from_directory(&dir, &LoadOptions::default())?;
-        client.replace_collections(loaded);
-        Ok(())
-    })
-    .await?;
-    Ok(Json(DatabaseResponse { message: "database loaded", collections: state.client.list_collections() }))
+    let message = if client.data_dir().is_some() {
+        "the database is durable: it already holds everything in the data directory"
+    } else {
+        blocking(move || {
+            let loaded = VectorLiteClient::load_from_directory(&dir, &LoadOptions::default())?;
+            Ok(client.replace_collections(loaded)?)
+        })
+        .await?;
+        "database loaded"
+    };
+    Ok(Json(DatabaseResponse { message, collections: state.client.list_collections() }))
 }

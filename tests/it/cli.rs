@@ -86,7 +86,7 @@ fn import_then_export_round_trips_records_and_reimport_upserts() {
 
     // Given ids are upserted, so a re-run adds only the lines without ids.
     let (ok, out) = import(&[]);
-    assert!(ok && out.contains("(6 in all)"), "{out}");
+    assert!(ok && out.contains("2 new, 6 in all"), "{out}");
 
     let (ok, out) = run(&[
         "export".as_ref(),

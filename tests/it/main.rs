@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod directory;
+mod durable;
 mod embed;
 mod filtered;
 mod persist;

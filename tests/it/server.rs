@@ -552,8 +552,11 @@ fn the_binary_serves_survives_bad_input_and_keeps_data_across_restarts() {
     assert!(terminate(child).success());
 }
 
-#[test]
-fn sigterm_during_writes_keeps_every_acknowledged_write() {
+/// Writers hammer the real binary until `stop` ends it; returns the data dir, the ids whose
+/// writes were acknowledged, and how the server exited.
+fn writes_until_stopped(
+    stop_server: impl FnOnce(std::process::Child) -> std::process::ExitStatus,
+) -> (tempfile::TempDir, Vec<u64>, std::process::ExitStatus) {
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = start_server(dir.path());
     let http = reqwest::blocking::Client::new();
@@ -584,18 +587,38 @@ fn sigterm_during_writes_keeps_every_acknowledged_write() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(400));
-    let status = terminate(child);
+    let status = stop_server(child);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let acked: Vec<u64> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
-    assert!(status.success(), "SIGTERM exits 0 after saving: {status:?}");
     assert!(acked.len() >= 20, "the writers got going ({} writes)", acked.len());
+    (dir, acked, status)
+}
 
-    let back = VectorLiteClient::load_from_directory(dir.path(), &Default::default()).unwrap();
+fn assert_all_present(dir: &Path, acked: &[u64]) {
+    let back = VectorLiteClient::open(dir, Default::default()).unwrap();
     let w = back.collection("w").unwrap();
-    for id in &acked {
+    for id in acked {
         let r = w.get(*id).unwrap_or_else(|_| panic!("acknowledged record {id} was lost"));
         assert_eq!(r.metadata, Some(json!({"i": id % 1_000_000})));
     }
+}
+
+#[test]
+fn sigterm_during_writes_keeps_every_acknowledged_write() {
+    let (dir, acked, status) = writes_until_stopped(terminate);
+    assert!(status.success(), "SIGTERM exits 0 after a checkpoint: {status:?}");
+    assert!(dir.path().join("manifest.json").exists(), "the shutdown checkpointed");
+    assert_all_present(dir.path(), &acked);
+}
+
+#[test]
+fn sigkill_during_writes_keeps_every_acknowledged_write() {
+    let kill = |mut child: std::process::Child| {
+        child.kill().unwrap();
+        child.wait().unwrap()
+    };
+    let (dir, acked, _) = writes_until_stopped(kill);
+    assert_all_present(dir.path(), &acked);
 }
 
 #[cfg(feature = "embed")]

@@ -1,8 +1,9 @@
 //! `vectorlite import` and `export`: a collection of a database directory as JSON lines, one
 //! record per line: `{"id", "vector", "text", "metadata"}`. On import `id` is optional (given
 //! ids are upserted, so a re-run is idempotent; missing ones are assigned) and a line with `text`
-//! but no `vector` is embedded with the built-in model. Import is all or nothing: the directory
-//! is saved only after every line went in.
+//! but no `vector` is embedded with the built-in model. Both open the directory as the server
+//! does (durably, locked). Import reads the file twice: every line is checked before the first
+//! is written, so a bad line changes nothing.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::Value;
 use vectorlite::{
-    Collection, CollectionConfig, HnswParams, IndexType, LoadOptions, NewRecord, Record, SaveOptions,
+    Collection, CollectionConfig, DurabilityOptions, HnswParams, IndexType, NewRecord, Record,
     SimilarityMetric, VectorLiteClient,
 };
 
@@ -29,7 +30,7 @@ pub struct ImportArgs {
     /// Collection to import into; created if missing.
     #[arg(long)]
     collection: String,
-    /// The database directory (read if present, saved after the import).
+    /// The database directory (created if missing).
     #[arg(long, env = "VECTORLITE_DATA_DIR", default_value = "./vectorlite-data")]
     data_dir: PathBuf,
     /// Dimension of a new collection (default: the first vector's, or the model's).
@@ -87,24 +88,16 @@ impl Pending {
         self.records.len() + self.new_records.len() + self.texts.len() + self.new_texts.len()
     }
 
-    /// Queues one line; a vector of the wrong dimension is named by its line here, since the
-    /// library can only name the batch.
-    fn push(&mut self, line: Line, number: usize, dimension: usize) -> Result<()> {
+    /// Queues one checked line.
+    fn push(&mut self, line: Line, number: usize) {
         let Line { id, vector, text, metadata } = line;
-        if let Some(v) = &vector
-            && v.len() != dimension
-        {
-            bail!("line {number}: the vector has {} dimensions; the collection has {dimension}", v.len());
-        }
         match (id, vector, text) {
             (Some(id), Some(vector), text) => self.records.push(Record { id, vector, text, metadata }),
             (None, Some(vector), text) => self.new_records.push(NewRecord { vector, text, metadata }),
-            (Some(id), None, Some(text)) => self.texts.push((id, text, metadata)),
-            (None, None, Some(text)) => self.new_texts.push((text, metadata)),
-            (_, None, None) => bail!("line {number}: a record needs a vector or a text"),
+            (Some(id), None, text) => self.texts.push((id, text.unwrap_or_default(), metadata)),
+            (None, None, text) => self.new_texts.push((text.unwrap_or_default(), metadata)),
         }
         self.lines = Some((self.lines.map_or(number, |(first, _)| first), number));
-        Ok(())
     }
 
     fn flush(&mut self, c: &Collection) -> Result<()> {
@@ -127,34 +120,22 @@ impl Pending {
     }
 }
 
-/// Opens the database in `dir`, or an empty one if nothing was saved there yet.
+/// Opens the durable database in `dir`, as the server does.
 fn open_database(dir: &Path) -> Result<VectorLiteClient> {
-    if dir.join("manifest.json").exists() {
-        VectorLiteClient::load_from_directory(dir, &LoadOptions::default())
-            .with_context(|| format!("loading {}", dir.display()))
-    } else {
-        Ok(VectorLiteClient::new())
-    }
+    VectorLiteClient::open(dir, DurabilityOptions::default())
+        .with_context(|| format!("opening {}", dir.display()))
 }
 
-fn bar(len: u64, template: &str) -> ProgressBar {
-    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
-    ProgressBar::new(len).with_style(style)
-}
-
-/// Reads `args.file` into the collection and saves the directory.
-pub fn import(args: ImportArgs) -> Result<()> {
-    let client = open_database(&args.data_dir)?;
-    let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-    let progress = bar(
-        file.metadata().map(|m| m.len()).unwrap_or(0),
-        "{bar:40} {binary_bytes}/{binary_total_bytes} {per_sec} eta {eta} {msg}",
-    );
-    let reader = BufReader::new(progress.wrap_read(file));
-    let mut collection = client.collection(&args.collection).ok();
-    let before = collection.as_ref().map_or(0, Collection::len);
-    let mut pending = Pending::default();
-    for (i, line) in reader.lines().enumerate() {
+/// Calls `f` with each non-empty line of `file` parsed, and its line number.
+fn for_each_line(
+    file: &Path,
+    progress: &ProgressBar,
+    mut f: impl FnMut(Line, usize) -> Result<()>,
+) -> Result<()> {
+    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    progress.set_length(input.metadata().map(|m| m.len()).unwrap_or(0));
+    progress.set_position(0);
+    for (i, line) in BufReader::new(progress.wrap_read(input)).lines().enumerate() {
         let number = i + 1;
         let line = line.with_context(|| format!("reading line {number}"))?;
         if line.trim().is_empty() {
@@ -162,36 +143,94 @@ pub fn import(args: ImportArgs) -> Result<()> {
         }
         let line: Line = serde_json::from_str(&line)
             .with_context(|| format!("line {number} is not a record {{id, vector, text, metadata}}"))?;
-        if line.vector.is_none() && client.embedder().is_none() {
-            client.set_embedder(Some(crate::load_model(args.model_dir.as_deref())?));
-        }
-        let c = match &collection {
-            Some(c) => c,
-            None => collection.insert(create(&client, &args, &line)?),
-        };
-        pending.push(line, number, c.config().dimension)?;
-        if pending.len() >= BATCH {
-            pending.flush(c)?;
-        }
+        f(line, number)?;
     }
-    let Some(c) = collection else { bail!("{} has no records", args.file.display()) };
+    Ok(())
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(len).with_style(style)
+}
+
+/// Checks every line of `args.file`, then writes them all into the collection.
+pub fn import(args: ImportArgs) -> Result<()> {
+    let client = open_database(&args.data_dir)?;
+    let existing = client.collection(&args.collection).ok();
+    let progress = bar(0, "{msg} {bar:40} {binary_bytes}/{binary_total_bytes} {per_sec} eta {eta}");
+
+    // Pass 1: parse and check, so that a bad line is found before anything is written.
+    progress.set_message("checking");
+    let (mut needs_model, mut lines) = (false, 0usize);
+    let mut dimension = existing.as_ref().map(|c| c.config().dimension).or(args.dimension);
+    for_each_line(&args.file, &progress, |line, number| {
+        check(&line, number, &mut dimension)?;
+        needs_model |= line.vector.is_none();
+        lines += 1;
+        Ok(())
+    })?;
+    if lines == 0 {
+        bail!("{} has no records", args.file.display());
+    }
+    if needs_model {
+        let model = crate::load_model(args.model_dir.as_deref())?;
+        let model_dimension = model.dimension()?;
+        match dimension {
+            Some(d) if d != model_dimension => {
+                bail!("text-only lines need the model's {model_dimension} dimensions; the vectors have {d}")
+            }
+            _ => dimension = Some(model_dimension),
+        }
+        client.set_embedder(Some(model));
+    }
+    let c = match existing {
+        Some(c) => c,
+        // Pass 1 found a vector or loaded the model, so the dimension is known.
+        None => create(&client, &args, dimension.unwrap_or_default())?,
+    };
+    let before = c.len();
+
+    // Pass 2: write in batches; each is logged, so it survives even a crash mid-import.
+    progress.set_message("importing");
+    let mut pending = Pending::default();
+    for_each_line(&args.file, &progress, |line, number| {
+        pending.push(line, number);
+        if pending.len() >= BATCH { pending.flush(&c) } else { Ok(()) }
+    })?;
     pending.flush(&c)?;
     progress.finish_and_clear();
-    client
-        .save_to_directory(&args.data_dir, &SaveOptions::default())
-        .with_context(|| format!("saving {}", args.data_dir.display()))?;
+    client.checkpoint().with_context(|| format!("checkpointing {}", args.data_dir.display()))?;
     println!(
-        "imported {} records into '{}' ({} in all), saved to {}",
-        c.len() - before,
+        "imported {lines} records into '{}' ({} new, {} in all) in {}",
         args.collection,
+        c.len() - before,
         c.len(),
         args.data_dir.display()
     );
     Ok(())
 }
 
-/// Creates the import's collection, sized by the flags, the first line or the model.
-fn create(client: &VectorLiteClient, args: &ImportArgs, first: &Line) -> Result<Collection> {
+/// A line holds a vector or a text, its vector has the collection's dimension (the first
+/// vector's, for a new collection), and its metadata is an object.
+fn check(line: &Line, number: usize, dimension: &mut Option<usize>) -> Result<()> {
+    match (&line.vector, &line.text) {
+        (None, None) => bail!("line {number}: a record needs a vector or a text"),
+        (Some(v), _) => {
+            let expected = *dimension.get_or_insert(v.len());
+            if v.len() != expected {
+                bail!("line {number}: the vector has {} dimensions; the collection has {expected}", v.len());
+            }
+        }
+        (None, Some(_)) => {}
+    }
+    if line.metadata.as_ref().is_some_and(|m| !m.is_object() && !m.is_null()) {
+        bail!("line {number}: metadata must be a JSON object");
+    }
+    Ok(())
+}
+
+/// Creates the import's collection with the flags' metric and index.
+fn create(client: &VectorLiteClient, args: &ImportArgs, dimension: usize) -> Result<Collection> {
     let metric: SimilarityMetric = serde_json::from_value(Value::String(args.metric.clone()))
         .with_context(|| format!("--metric '{}': use cosine, euclidean, dot or manhattan", args.metric))?;
     let index = match args.index.to_ascii_lowercase().as_str() {
@@ -199,20 +238,13 @@ fn create(client: &VectorLiteClient, args: &ImportArgs, first: &Line) -> Result<
         "flat" => IndexType::Flat,
         other => bail!("--index '{other}': use hnsw or flat"),
     };
-    let dimension = match (args.dimension, &first.vector, client.embedder()) {
-        (Some(d), _, _) => d,
-        (None, Some(v), _) => v.len(),
-        (None, None, Some(model)) => model.dimension()?,
-        (None, None, None) => bail!("give --dimension"),
-    };
     let config = CollectionConfig { dimension, metric, index };
     Ok(client.create_collection(&args.collection, config)?)
 }
 
 /// Writes every record of the collection as one JSON line, in id order.
 pub fn export(args: ExportArgs) -> Result<()> {
-    let client = VectorLiteClient::load_from_directory(&args.data_dir, &LoadOptions::default())
-        .with_context(|| format!("loading {}", args.data_dir.display()))?;
+    let client = open_database(&args.data_dir)?;
     let c = client.collection(&args.collection)?;
     let out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),

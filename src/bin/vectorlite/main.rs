@@ -28,10 +28,17 @@ enum Command {
         /// A `.vlc` file or a database directory.
         path: PathBuf,
     },
-    /// Load a database directory completely (every checksum, length and record) and report.
-    /// Exits 1 if it does not load.
+    /// Load a database directory completely (every checksum, length and record, and the
+    /// write-ahead log after the snapshot, as the server would) and report. Exits 1 if it does
+    /// not load.
     Verify {
         /// The database directory.
+        dir: PathBuf,
+    },
+    /// Cut a damaged write-ahead log at its first bad record, keeping every record before it,
+    /// so the database opens again. Later log segments are kept aside as `*.damaged`.
+    Repair {
+        /// The database directory (not open in a server).
         dir: PathBuf,
     },
     /// Import a JSON-lines file (`{"id", "vector", "text", "metadata"}` per line; text-only
@@ -76,6 +83,16 @@ struct ServeArgs {
     /// Allow browser calls from these origins (comma-separated); CORS is off by default.
     #[arg(long, env = "VECTORLITE_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
+    /// When a write is on disk before it is acknowledged: `batch` (group commit, default),
+    /// `always` (fsync per write) or `never` (survives a process crash, not a power cut).
+    #[arg(long, env = "VECTORLITE_SYNC", default_value = "batch", value_parser = ["batch", "always", "never"])]
+    sync: String,
+    /// Group-commit window for `--sync batch`, in milliseconds.
+    #[arg(long, env = "VECTORLITE_SYNC_DELAY_MS", default_value_t = 2)]
+    sync_delay_ms: u64,
+    /// Checkpoint (snapshot the database, drop its log) once the log passes this many MiB.
+    #[arg(long, env = "VECTORLITE_CHECKPOINT_MB", default_value_t = 64)]
+    checkpoint_mb: u64,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +109,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect { path }) => inspect(&path),
         Some(Command::Verify { dir }) => verify(&dir),
+        Some(Command::Repair { dir }) => repair(&dir),
         Some(Command::Import(args)) => jsonl::import(args),
         Some(Command::Export(args)) => jsonl::export(args),
         Some(Command::Bench(args)) => bench::run(args),
@@ -147,13 +165,30 @@ fn inspect(path: &std::path::Path) -> Result<()> {
 }
 
 fn verify(dir: &std::path::Path) -> Result<()> {
-    let client = vectorlite::VectorLiteClient::load_from_directory(dir, &vectorlite::LoadOptions::default())
+    anyhow::ensure!(
+        dir.join("manifest.json").exists() || dir.join("wal").exists(),
+        "{} holds no database",
+        dir.display()
+    );
+    let client = vectorlite::VectorLiteClient::open(dir, vectorlite::DurabilityOptions::default())
         .with_context(|| format!("{} does not verify", dir.display()))?;
     for name in client.list_collections() {
         let info = client.collection_info(&name)?;
         println!("{name}: {} records, dimension {}, {:?}, ok", info.count, info.dimension, info.metric);
     }
     println!("{}: ok", dir.display());
+    Ok(())
+}
+
+fn repair(dir: &std::path::Path) -> Result<()> {
+    let report = vectorlite::repair(dir).with_context(|| format!("repairing {}", dir.display()))?;
+    match &report.cut {
+        Some((segment, offset)) => println!("cut {} at byte {offset}", segment.display()),
+        None => println!("{}: the log is intact", dir.display()),
+    }
+    for aside in &report.set_aside {
+        println!("set aside {} (records after the damage)", aside.display());
+    }
     Ok(())
 }
 
@@ -183,6 +218,17 @@ fn serve(args: ServeArgs) -> Result<()> {
         body_limit: args.body_limit_mb << 20,
         request_timeout: std::time::Duration::from_secs(args.timeout_secs),
         cors_origins: args.cors_origin,
+        durability: vectorlite::DurabilityOptions {
+            sync: match args.sync.as_str() {
+                "always" => vectorlite::SyncPolicy::Always,
+                "never" => vectorlite::SyncPolicy::Never,
+                _ => vectorlite::SyncPolicy::Batch {
+                    max_delay: std::time::Duration::from_millis(args.sync_delay_ms),
+                },
+            },
+            checkpoint_bytes: args.checkpoint_mb << 20,
+            ..vectorlite::DurabilityOptions::default()
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(config, embedder))?;
