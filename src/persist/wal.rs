@@ -32,10 +32,14 @@ pub(crate) const WAL_DIR: &str = "wal";
 pub enum SyncPolicy {
     /// fsync before every acknowledgement (concurrent writers still share one fsync).
     Always,
-    /// Group commit: the first writer to wait holds the door open for `max_delay`, then one
-    /// fsync covers every write that arrived meanwhile, and all of them are acknowledged.
+    /// Group commit: the first writer to wait holds the door open, then one fsync covers
+    /// every write that arrived meanwhile, and all of them are acknowledged. The door opens
+    /// only when the last group had company (a lone writer gains nothing from waiting) and
+    /// stays open as long as the last fsync took (longer costs more latency than it saves),
+    /// never longer than `max_delay`. Writers that arrive during an fsync form the next group
+    /// under every policy.
     Batch {
-        /// How long a group stays open.
+        /// Longest a group stays open.
         max_delay: Duration,
     },
     /// No fsync: writes reach the operating system before they are acknowledged, so a crash
@@ -182,6 +186,11 @@ struct State {
     failed: Option<String>,
     segment_bytes: u64,
     segment_opened: Instant,
+    /// How long the last fsync took: the group-commit window under `Batch`.
+    last_sync: Duration,
+    /// Records in `pending`, and in the last group written.
+    pending_count: u64,
+    last_group: u64,
 }
 
 /// When the open segment should be checkpointed away.
@@ -239,6 +248,9 @@ impl Wal {
                 failed: None,
                 segment_bytes: 0,
                 segment_opened: Instant::now(),
+                last_sync: Duration::ZERO,
+                pending_count: 0,
+                last_group: 0,
             }),
             done: Condvar::new(),
             file: Mutex::new(file),
@@ -265,6 +277,7 @@ impl Wal {
         st.next_seq += 1;
         encode_frame(&mut st.pending, seq, payload);
         st.pending_last = seq;
+        st.pending_count += 1;
         Ok(seq)
     }
 
@@ -283,10 +296,11 @@ impl Wal {
                 continue;
             }
             st.busy = true;
-            if let SyncPolicy::Batch { max_delay } = self.policy
-                && !max_delay.is_zero()
-            {
-                MutexGuard::unlocked(&mut st, || std::thread::sleep(max_delay));
+            if let SyncPolicy::Batch { max_delay } = self.policy {
+                let window = max_delay.min(st.last_sync);
+                if st.last_group > 1 && !window.is_zero() {
+                    MutexGuard::unlocked(&mut st, || std::thread::sleep(window));
+                }
             }
             self.flush(&mut st, false);
             st.busy = false;
@@ -299,16 +313,24 @@ impl Wal {
     fn flush(&self, st: &mut MutexGuard<'_, State>, force_sync: bool) {
         let buf = std::mem::take(&mut st.pending);
         let last = st.pending_last;
+        st.last_group = std::mem::take(&mut st.pending_count);
         let sync = force_sync || self.policy != SyncPolicy::Never;
         let result = MutexGuard::unlocked(st, || {
             let mut file = self.file.lock();
             file.write_all(&buf)?;
-            if sync { file.sync_data() } else { Ok(()) }
+            let start = Instant::now();
+            if sync {
+                file.sync_data()?;
+            }
+            Ok::<_, io::Error>(start.elapsed())
         });
         match result {
-            Ok(()) => {
+            Ok(took) => {
                 st.durable = st.durable.max(last);
                 st.segment_bytes += buf.len() as u64;
+                if sync {
+                    st.last_sync = took;
+                }
             }
             Err(e) => st.failed = Some(e.to_string()),
         }

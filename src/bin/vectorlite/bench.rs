@@ -83,6 +83,15 @@ pub struct Args {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure the write-ahead log instead: inserts/s per sync policy and recovery time.
+    #[arg(long)]
+    durability: bool,
+    /// Records in the log that --durability recovers.
+    #[arg(long, default_value_t = 1_000_000)]
+    recovery_records: u64,
+    /// Seconds each --durability insert row runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
 }
 
 /// One measured configuration.
@@ -106,6 +115,12 @@ pub fn run(args: Args) -> Result<()> {
     ensure!(args.k >= 1 && args.k <= 10, "--k must be 1..=10 (recall@10 is reported)");
     if args.embed {
         return embed_bench(&args);
+    }
+    if args.durability {
+        let tmp = std::env::temp_dir().join(format!("vectorlite-bench-wal-{}", std::process::id()));
+        let result = crate::bench_durability::run(&tmp, args.dim, args.seconds, args.recovery_records);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return result;
     }
     let (base, queries, external_gt) = load_data(&args)?;
     let n = base.len();

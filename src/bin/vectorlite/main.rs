@@ -3,6 +3,7 @@
 //! here; `run` turns every failure into one message and exit code 1.
 
 mod bench;
+mod bench_durability;
 mod jsonl;
 
 use std::net::SocketAddr;
