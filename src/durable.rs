@@ -75,7 +75,10 @@ impl Drop for Durable {
     fn drop(&mut self) {
         self.wal.stop_checkpointer();
         if let Some(thread) = self.checkpointer.lock().take() {
-            let _ = thread.join();
+            // The checkpointer itself may drop the last reference, mid-checkpoint.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }

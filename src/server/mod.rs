@@ -29,6 +29,10 @@ use self::error::ApiError;
 use crate::embed::EmbeddingFunction;
 use crate::{DurabilityOptions, VectorLiteClient};
 
+/// Names in the data directory that requests may not read or write: the durable database's
+/// snapshot, log and lock.
+const RESERVED: [&str; 5] = ["manifest.json", "config.json", "collections", "wal", crate::LOCK_FILE];
+
 /// Everything `serve` and `router` need to know.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -102,6 +106,11 @@ impl AppState {
         let path = Path::new(rel);
         if rel.is_empty() || path.components().any(|c| !matches!(c, Component::Normal(_))) {
             return Err(refuse("is absolute or leaves the data directory"));
+        }
+        // The database's own files: writing over them would corrupt it.
+        let first = path.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+        if first.is_some_and(|f| RESERVED.contains(&f.as_str())) {
+            return Err(refuse("belongs to the database itself"));
         }
         let mut at = self.data_dir.clone();
         for part in path.components() {

@@ -1,5 +1,7 @@
 //! The `vectorlite` file tools, run as a user would.
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 
 use vectorlite::{CollectionConfig, SaveOptions, VectorLiteClient};
@@ -50,6 +52,15 @@ fn inspect_and_verify_report_healthy_and_damaged_data() {
     assert!(!ok && out.contains("missing.vlc"), "{out}");
 }
 
+/// Runs `vectorlite import FILE --data-dir DATA --collection NAME EXTRA...`.
+fn import(file: &Path, data: &Path, collection: &str, extra: &[&OsStr]) -> (bool, String) {
+    let mut args: Vec<&OsStr> =
+        vec!["import".as_ref(), file.as_os_str(), "--data-dir".as_ref(), data.as_os_str()];
+    args.extend([OsStr::new("--collection"), OsStr::new(collection)]);
+    args.extend(extra);
+    run(&args)
+}
+
 fn lines(values: &[serde_json::Value]) -> String {
     values.iter().map(|v| v.to_string() + "\n").collect()
 }
@@ -67,13 +78,8 @@ fn import_then_export_round_trips_records_and_reimport_upserts() {
         json!({"vector": [1.0, 1.0, 0.0], "text": "no id"}),
     ];
     std::fs::write(&input, lines(&records) + "\n").unwrap();
-    let import = |extra: &[&str]| {
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec!["import".as_ref(), input.as_os_str(), "--data-dir".as_ref(), data.as_os_str()];
-        args.extend(["--collection", "docs"].iter().chain(extra).map(std::ffi::OsStr::new));
-        run(&args)
-    };
-    let (ok, out) = import(&["--metric", "euclidean", "--index", "flat"]);
+    let flags = ["--metric", "euclidean", "--index", "flat"].map(OsStr::new);
+    let (ok, out) = import(&input, &data, "docs", &flags);
     assert!(ok && out.contains("imported 4 records into 'docs'"), "{out}");
 
     let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
@@ -85,7 +91,7 @@ fn import_then_export_round_trips_records_and_reimport_upserts() {
     assert_eq!(docs.ids(), vec![10, 11, 12, 13], "missing ids continue after the largest given");
 
     // Given ids are upserted, so a re-run adds only the lines without ids.
-    let (ok, out) = import(&[]);
+    let (ok, out) = import(&input, &data, "docs", &[]);
     assert!(ok && out.contains("2 new, 6 in all"), "{out}");
 
     let (ok, out) = run(&[
@@ -120,16 +126,10 @@ fn a_bad_line_fails_the_import_by_number_and_saves_nothing() {
     for (bad, message) in cases {
         let good = json!({"vector": [1.0, 2.0]});
         std::fs::write(&input, lines(&[good.clone(), good, bad])).unwrap();
-        let (ok, out) = run(&[
-            "import".as_ref(),
-            input.as_os_str(),
-            "--data-dir".as_ref(),
-            data.as_os_str(),
-            "--collection".as_ref(),
-            "c".as_ref(),
-        ]);
+        let (ok, out) = import(&input, &data, "c", &[]);
         assert!(!ok && out.contains(message), "{message}: {out}");
-        assert!(!data.join("manifest.json").exists(), "nothing is saved");
+        let db = VectorLiteClient::open(&data, Default::default()).unwrap();
+        assert!(!db.has_collection("c"), "nothing was written, not even the collection");
     }
 }
 
@@ -145,16 +145,7 @@ fn import_embeds_text_only_lines_with_the_model() {
         json!({"id": 100, "text": "the user lives in Oslo"}),
     ];
     std::fs::write(&input, lines(&notes)).unwrap();
-    let (ok, out) = run(&[
-        "import".as_ref(),
-        input.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--collection".as_ref(),
-        "notes".as_ref(),
-        "--model-dir".as_ref(),
-        model.as_os_str(),
-    ]);
+    let (ok, out) = import(&input, &data, "notes", &["--model-dir".as_ref(), model.as_os_str()]);
     assert!(ok, "{out}");
     let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
     let c = db.collection("notes").unwrap();

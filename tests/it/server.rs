@@ -369,6 +369,12 @@ async fn files_outside_the_data_directory_are_refused() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{file:?}");
     }
     assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing was written outside");
+    // Nor over the database's own files.
+    for file in ["manifest.json", "wal/00000000000000000001.log", "collections/c.vlc", "LOCK", "config.json"]
+    {
+        let (s, v) = call(&app, "POST", "/collections/c/save", json!({"file": file})).await;
+        assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_path"), "{file:?}");
+    }
     assert_eq!(call(&app, "POST", "/collections/c/save", json!({"file": "ok.vlc"})).await.0, StatusCode::OK);
     assert!(dir.path().join("ok.vlc").exists());
 }
