@@ -98,6 +98,13 @@ impl VectorLiteClient {
         }
     }
 
+    /// Shuts a durable database down cleanly: checkpoints, so the next open replays nothing,
+    /// then releases the directory. (Dropping it without `close` loses nothing either: the
+    /// next open replays the log.)
+    pub fn close(self) -> Result<()> {
+        self.checkpoint()
+    }
+
     /// The data directory of a durable database; `None` in memory.
     pub fn data_dir(&self) -> Option<&Path> {
         self.durable.as_deref().map(Durable::dir)

@@ -233,6 +233,19 @@ fn leftovers_of_a_crashed_checkpoint_are_ignored_and_a_lost_snapshot_is_named() 
 }
 
 #[test]
+fn close_checkpoints_so_the_next_open_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    write_everything(&db);
+    let before = contents(&db);
+    db.close().unwrap();
+    let segments = wal_segments(dir.path());
+    assert_eq!(segments.len(), 1);
+    assert_eq!(segments[0].metadata().unwrap().len(), 8, "the open segment holds only its magic");
+    assert_eq!(contents(&open(dir.path())), before);
+}
+
+#[test]
 fn a_second_open_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
