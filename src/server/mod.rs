@@ -38,7 +38,7 @@ const RESERVED: [&str; 5] = ["manifest.json", "config.json", "collections", "wal
 pub struct ServerConfig {
     /// Address to bind.
     pub addr: SocketAddr,
-    /// Where the database is loaded from and saved to; file names in requests are relative to it.
+    /// The durable database (snapshot and write-ahead log); file names in requests are relative to it.
     pub data_dir: PathBuf,
     /// Bearer token required on every route but `/health`, if set.
     pub api_key: Option<String>,

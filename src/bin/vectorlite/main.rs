@@ -63,7 +63,7 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "VECTORLITE_PORT", default_value_t = 3001)]
     port: u16,
-    /// Directory the database is loaded from and saved to.
+    /// Directory of the durable database (snapshot, write-ahead log); created if missing.
     #[arg(long, env = "VECTORLITE_DATA_DIR", default_value = "./vectorlite-data")]
     data_dir: PathBuf,
     /// all-MiniLM-L6-v2 model directory (default: $VECTORLITE_MODEL_DIR, then ./models/all-MiniLM-L6-v2).
