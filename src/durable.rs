@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -54,31 +54,48 @@ impl Default for DurabilityOptions {
 type Collections = RwLock<BTreeMap<String, Collection>>;
 type Embedder = RwLock<Option<Arc<dyn crate::EmbeddingFunction>>>;
 
-/// The durable side of a client: its directory, log, lock and checkpointer.
-pub(crate) struct Durable {
+/// What a checkpoint needs: shared by the client and the checkpoint thread, which must never
+/// hold the [`Durable`] itself (its drop releases the directory lock, deterministically).
+struct Checkpointer {
     dir: PathBuf,
     wal: Arc<Wal>,
     /// One checkpoint at a time.
-    checkpointing: Mutex<()>,
-    checkpointer: Mutex<Option<JoinHandle<()>>>,
-    /// Held (with an `flock`) for as long as the database is open.
+    running: Mutex<()>,
+}
+
+impl Checkpointer {
+    /// Rotates the log, snapshots every collection, then drops the segments the snapshot covers.
+    fn checkpoint(&self, collections: &Collections, embedder: &Embedder) -> Result<()> {
+        let _one = self.running.lock();
+        let seq = self.wal.rotate()?;
+        let (list, config) = capture(collections, embedder)?;
+        manifest::save_directory(&self.dir, &list, config.as_ref(), &SaveOptions::default(), Some(seq))?;
+        self.wal.remove_through(seq)?;
+        Ok(())
+    }
+}
+
+/// The durable side of a client: its directory, log, lock and checkpoint thread.
+pub(crate) struct Durable {
+    checkpointer: Arc<Checkpointer>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Held (with an `flock`) for as long as the database is open; dropped after the thread
+    /// has finished.
     _lock: File,
 }
 
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Durable").field("dir", &self.dir).finish()
+        f.debug_struct("Durable").field("dir", &self.checkpointer.dir).finish()
     }
 }
 
 impl Drop for Durable {
     fn drop(&mut self) {
-        self.wal.stop_checkpointer();
-        if let Some(thread) = self.checkpointer.lock().take() {
-            // The checkpointer itself may drop the last reference, mid-checkpoint.
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
+        // Let a running checkpoint finish before the lock goes.
+        self.checkpointer.wal.stop_checkpointer();
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
         }
     }
 }
@@ -280,42 +297,34 @@ impl Durable {
             c.attach_log(Some(Arc::clone(&wal)));
         }
         let durable = Durable {
-            dir: dir.to_owned(),
-            wal,
-            checkpointing: Mutex::new(()),
-            checkpointer: Mutex::new(None),
+            checkpointer: Arc::new(Checkpointer { dir: dir.to_owned(), wal, running: Mutex::new(()) }),
+            thread: Mutex::new(None),
             _lock: lock,
         };
         Ok((durable, map))
     }
 
-    /// Starts the thread that checkpoints when the log passes a threshold. It holds only weak
-    /// references, so dropping the client ends it.
-    pub(crate) fn start_checkpointer(
-        self: &Arc<Self>,
-        collections: &Arc<Collections>,
-        embedder: &Arc<Embedder>,
-    ) {
-        let (me, collections, embedder) =
-            (Arc::downgrade(self), Arc::downgrade(collections), Arc::downgrade(embedder));
-        let wal = Arc::clone(&self.wal);
+    /// Starts the thread that checkpoints when the log passes a threshold. It holds the
+    /// client's collections only weakly, and `Durable`'s drop stops it.
+    pub(crate) fn start_checkpointer(&self, collections: &Arc<Collections>, embedder: &Arc<Embedder>) {
+        let (collections, embedder) = (Arc::downgrade(collections), Arc::downgrade(embedder));
+        let checkpointer = Arc::clone(&self.checkpointer);
         let thread = std::thread::Builder::new().name("vectorlite-checkpoint".into()).spawn(move || {
+            let wal = &checkpointer.wal;
             while wal.await_trigger(Duration::from_secs(1)) {
                 if !wal.wants_checkpoint() {
                     continue;
                 }
-                let (Some(me), Some(collections), Some(embedder)) =
-                    (Weak::upgrade(&me), collections.upgrade(), embedder.upgrade())
-                else {
+                let (Some(collections), Some(embedder)) = (collections.upgrade(), embedder.upgrade()) else {
                     return;
                 };
-                if let Err(e) = me.checkpoint(&collections, &embedder) {
+                if let Err(e) = checkpointer.checkpoint(&collections, &embedder) {
                     tracing::error!(error = %e, "checkpoint failed; the log keeps every write");
                 }
             }
         });
         match thread {
-            Ok(handle) => *self.checkpointer.lock() = Some(handle),
+            Ok(handle) => *self.thread.lock() = Some(handle),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the checkpoint thread; checkpoints run on request only")
             }
@@ -324,27 +333,22 @@ impl Durable {
 
     /// The data directory.
     pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        &self.checkpointer.dir
     }
 
     /// Logs `op` (call under the lock that orders it).
     pub(crate) fn log(&self, op: &Op) -> Result<Ticket> {
-        Ok(oplog::log(&self.wal, op)?)
+        Ok(oplog::log(&self.checkpointer.wal, op)?)
     }
 
     /// Makes `c` log its writes here.
     pub(crate) fn attach(&self, c: &Collection) {
-        c.attach_log(Some(Arc::clone(&self.wal)));
+        c.attach_log(Some(Arc::clone(&self.checkpointer.wal)));
     }
 
-    /// Rotates the log, snapshots every collection, then drops the segments the snapshot covers.
+    /// See [`crate::VectorLiteClient::checkpoint`].
     pub(crate) fn checkpoint(&self, collections: &Collections, embedder: &Embedder) -> Result<()> {
-        let _one = self.checkpointing.lock();
-        let seq = self.wal.rotate()?;
-        let (list, config) = capture(collections, embedder)?;
-        manifest::save_directory(&self.dir, &list, config.as_ref(), &SaveOptions::default(), Some(seq))?;
-        self.wal.remove_through(seq)?;
-        Ok(())
+        self.checkpointer.checkpoint(collections, embedder)
     }
 }
 
