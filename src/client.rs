@@ -196,26 +196,11 @@ impl VectorLiteClient {
     /// Creates a collection; [`Error::CollectionExists`] if the name is taken.
     pub fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<Collection> {
         let collection = Collection::new(name, config)?;
-        collection.set_embedder(self.embedder());
         let mut map = self.collections.write();
         if map.contains_key(name) {
             return Err(Error::CollectionExists { name: name.to_owned() });
         }
-        let ticket = match &self.durable {
-            Some(d) => {
-                let op = Op::Create {
-                    uid: collection.uid(),
-                    name: name.to_owned(),
-                    config,
-                    created_at: collection.created_at().to_owned(),
-                };
-                let ticket = d.log(&op)?;
-                d.attach(&collection);
-                Some(ticket)
-            }
-            None => None,
-        };
-        map.insert(name.to_owned(), collection.clone());
+        let ticket = self.adopt(&mut map, collection.clone())?;
         drop(map);
         wait(ticket)?;
         Ok(collection)

@@ -245,7 +245,7 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
         }
         expected = Some(next);
         let offset = match end {
-            _ if good < frames.len() => Some(frame_offset(&path, good)?),
+            _ if good < frames.len() => Some(frames[good].offset),
             ScanEnd::Damaged { offset, .. } => Some(offset),
             ScanEnd::Clean => None,
         };
@@ -255,17 +255,6 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
         }
     }
     Ok(report)
-}
-
-/// Byte offset of frame `index` in a segment whose first `index` frames are valid.
-fn frame_offset(path: &Path, index: usize) -> Result<u64> {
-    let bytes = fs::read(path).map_err(|e| PersistenceError::io(path, e))?;
-    let mut at = wal::SEGMENT_MAGIC.len();
-    for _ in 0..index {
-        let len = bytes.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        at += wal::FRAME_HEADER + len as usize;
-    }
-    Ok(at as u64)
 }
 
 impl Durable {

@@ -21,7 +21,7 @@ use super::snapshot::sync_dir;
 /// First bytes of every segment.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"VLWAL\x00\x01\n";
 /// Frame bytes before the payload: length, checksum, sequence number.
-pub(crate) const FRAME_HEADER: usize = 16;
+const FRAME_HEADER: usize = 16;
 /// Largest payload a frame may claim; anything bigger is damage, not data.
 pub(crate) const MAX_PAYLOAD: u32 = 1 << 30;
 /// Where segments live inside the data directory.
@@ -107,6 +107,8 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<File, PersistenceError> 
 pub(crate) struct Frame {
     pub seq: u64,
     pub payload: Vec<u8>,
+    /// Where the frame starts in its segment.
+    pub offset: u64,
 }
 
 /// How a segment's scan ended.
@@ -132,7 +134,7 @@ pub(crate) fn scan_segment(path: &Path) -> Result<(Vec<Frame>, ScanEnd), Persist
     while at < bytes.len() {
         match parse_frame(&bytes[at..]) {
             Ok((frame, len)) => {
-                frames.push(frame);
+                frames.push(Frame { offset: at as u64, ..frame });
                 at += len;
             }
             Err(reason) => {
@@ -163,7 +165,7 @@ fn parse_frame(bytes: &[u8]) -> Result<(Frame, usize), String> {
     if frame_crc(seq, payload) != crc {
         return Err("frame checksum mismatch".to_owned());
     }
-    Ok((Frame { seq, payload: payload.to_vec() }, end))
+    Ok((Frame { seq, payload: payload.to_vec(), offset: 0 }, end))
 }
 
 /// Cuts a segment at `offset` (dropping a torn or damaged tail) and syncs it.
