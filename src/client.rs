@@ -1,6 +1,10 @@
 //! `VectorLiteClient`: the database, a thread-safe map from names to collections. Creating or
 //! deleting a collection takes its lock briefly; work on a collection goes through the
 //! collection's own lock, so writes to one collection never block searches on another.
+//!
+//! Creating, adopting and dropping collections follow the same rule as record writes: each is
+//! an [`Op`], logged under the map's lock in a durable database and applied by
+//! [`apply_op`], which recovery calls for every logged op too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,14 +14,18 @@ use parking_lot::RwLock;
 
 use crate::collection::{Collection, CollectionInfo, wait};
 use crate::config::CollectionConfig;
-use crate::durable::{DurabilityOptions, Durable, capture};
 use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
-use crate::persist::manifest;
+use crate::persist::durable::{Durable, Opening, Snapshot};
+use crate::persist::manifest::{self, DirConfig, DirectoryEntry, SnapshotSource};
 use crate::persist::oplog::{Op, Ticket};
 use crate::persist::{
-    ConflictPolicy, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats, SaveOptions,
+    ConflictPolicy, DurabilityOptions, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
+    PersistenceError, SaveOptions,
 };
+
+type Collections = RwLock<BTreeMap<String, Collection>>;
+type Embedder = RwLock<Option<Arc<dyn EmbeddingFunction>>>;
 
 /// An in-memory database of named collections. `Send + Sync`: share it with `Arc`.
 ///
@@ -36,8 +44,8 @@ use crate::persist::{
 #[derive(Default)]
 pub struct VectorLiteClient {
     // Shared with the checkpoint thread of a durable database, which holds them weakly.
-    collections: Arc<RwLock<BTreeMap<String, Collection>>>,
-    embedder: Arc<RwLock<Option<Arc<dyn EmbeddingFunction>>>>,
+    collections: Arc<Collections>,
+    embedder: Arc<Embedder>,
     /// The data directory and write-ahead log, for a database from [`open`](Self::open).
     durable: Option<Arc<Durable>>,
 }
@@ -50,6 +58,84 @@ impl std::fmt::Debug for VectorLiteClient {
             .field("embedder", &model)
             .finish()
     }
+}
+
+/// Applies one client-level op to the name map: the function live writes and recovery share.
+/// `built` is the collection a live create already has in hand (the op was made from it);
+/// recovery builds it from the op.
+fn apply_op(map: &mut BTreeMap<String, Collection>, op: Op, built: Option<Collection>) -> Result<()> {
+    let by_uid =
+        |map: &BTreeMap<String, Collection>, uid: u64| map.values().find(|c| c.uid() == uid).cloned();
+    match op {
+        Op::Create { uid, name, config, created_at, next_id, model, records } => {
+            if by_uid(map, uid).is_some() {
+                return Ok(()); // already in the snapshot
+            }
+            let c = match built {
+                Some(c) => c,
+                None => Collection::restore(uid, &name, config, created_at, next_id, model, records)?,
+            };
+            map.insert(name, c);
+        }
+        Op::Drop { uid } => map.retain(|_, c| c.uid() != uid),
+        Op::Write { uid, change } => {
+            // Writes to a collection dropped later in the log have nowhere to go.
+            if let Some(c) = by_uid(map, uid) {
+                c.apply_replayed(change)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replays logged ops into a map, folding runs of small writes to one collection into one
+/// batch (one parallel index insert instead of many single ones).
+struct Replayer<'a> {
+    map: &'a mut BTreeMap<String, Collection>,
+    pending: Option<Op>,
+}
+
+impl Replayer<'_> {
+    fn push(&mut self, op: Op) -> Result<()> {
+        let next = match &mut self.pending {
+            Some(pending) => pending.absorb(op),
+            None => Some(op),
+        };
+        if let Some(next) = next {
+            self.flush()?;
+            self.pending = Some(next);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(op) => apply_op(self.map, op, None),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Collections from a snapshot, keyed by name, with their recorded identities.
+fn from_snapshot(entries: Vec<DirectoryEntry>) -> BTreeMap<String, Collection> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let c = Collection::from_loaded(e.collection);
+            c.set_identity(e.uid, e.generation);
+            (c.name().to_owned(), c)
+        })
+        .collect()
+}
+
+/// What a snapshot of the database writes: every collection and the embedding config.
+fn capture(collections: &Collections, embedder: &Embedder) -> Result<Snapshot> {
+    let list = collections.read().values().map(|c| Box::new(c.clone()) as Box<dyn SnapshotSource>).collect();
+    let config = match embedder.read().as_ref() {
+        Some(e) => Some(DirConfig { embedding_model: Some(e.model_id()?), dimension: Some(e.dimension()?) }),
+        None => None,
+    };
+    Ok((list, config))
 }
 
 impl VectorLiteClient {
@@ -77,15 +163,29 @@ impl VectorLiteClient {
     /// # Ok::<(), vectorlite::Error>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: DurabilityOptions) -> Result<VectorLiteClient> {
-        let (durable, map) = Durable::open(dir.as_ref(), &options)?;
-        let durable = Arc::new(durable);
-        let client = VectorLiteClient {
-            collections: Arc::new(RwLock::new(map)),
-            embedder: Arc::default(),
-            durable: Some(Arc::clone(&durable)),
-        };
-        durable.start_checkpointer(&client.collections, &client.embedder);
-        Ok(client)
+        let mut opening = Opening::open(dir.as_ref(), &LoadOptions::default())?;
+        let mut map = from_snapshot(std::mem::take(&mut opening.snapshot));
+        {
+            let mut replayer = Replayer { map: &mut map, pending: None };
+            opening.replay(false, |op| replayer.push(op))?;
+            replayer.flush()?;
+        }
+        let collections: Arc<Collections> = Arc::new(RwLock::new(map));
+        let embedder: Arc<Embedder> = Arc::default();
+        let (weak_collections, weak_embedder) = (Arc::downgrade(&collections), Arc::downgrade(&embedder));
+        let durable = opening.finish(
+            &options,
+            Box::new(move || {
+                let (c, e) = (weak_collections.upgrade()?, weak_embedder.upgrade()?);
+                Some(capture(&c, &e))
+            }),
+        )?;
+        for c in collections.read().values() {
+            c.attach_log(Some(Arc::clone(durable.wal())));
+            // A replay may leave many tombstones: compact in the background, not at the next write.
+            c.compact_if_needed();
+        }
+        Ok(VectorLiteClient { collections, embedder, durable: Some(Arc::new(durable)) })
     }
 
     /// For a durable database: snapshots every collection into the data directory and drops
@@ -93,7 +193,7 @@ impl VectorLiteClient {
     /// nothing for an in-memory database.
     pub fn checkpoint(&self) -> Result<()> {
         match &self.durable {
-            Some(d) => d.checkpoint(&self.collections, &self.embedder),
+            Some(d) => d.checkpoint(),
             None => Ok(()),
         }
     }
@@ -130,6 +230,56 @@ impl VectorLiteClient {
         self.embedder.read().clone()
     }
 
+    /// Logs `op` (in a durable database) and applies it to the map: the client's write path,
+    /// called under the map's write lock. Wait on the ticket after releasing the lock.
+    fn commit(
+        &self,
+        map: &mut BTreeMap<String, Collection>,
+        op: Op,
+        built: Option<Collection>,
+    ) -> Result<Option<Ticket>> {
+        let ticket = match &self.durable {
+            Some(d) => {
+                let encoded = op.encode().map_err(|e| crate::config::invalid("collection", e.to_string()))?;
+                Some(d.log(&encoded)?)
+            }
+            None => None,
+        };
+        apply_op(map, op, built)?;
+        Ok(ticket)
+    }
+
+    /// Registers a collection under its name (replacing one of that name), attaching the
+    /// database's embedder and, in a durable database, its log; the collection is logged whole.
+    fn adopt(
+        &self,
+        map: &mut BTreeMap<String, Collection>,
+        collection: Collection,
+    ) -> Result<Option<Ticket>> {
+        let mut ticket = self.remove(map, collection.name())?;
+        if let Some(d) = &self.durable {
+            // A fresh identity: the log names collections by uid, and this one may share its
+            // uid with another (a renamed copy, a directory saved from this database).
+            let uid = rand::random();
+            let op = collection.creation_op(uid);
+            collection.set_identity(uid, collection.generation());
+            ticket = self.commit(map, op, Some(collection.clone()))?;
+            collection.attach_log(Some(Arc::clone(d.wal())));
+        } else {
+            map.insert(collection.name().to_owned(), collection.clone());
+        }
+        collection.set_embedder(self.embedder());
+        Ok(ticket)
+    }
+
+    /// Unregisters the named collection, if any, logging its deletion.
+    fn remove(&self, map: &mut BTreeMap<String, Collection>, name: &str) -> Result<Option<Ticket>> {
+        let Some(c) = map.get(name).cloned() else { return Ok(None) };
+        let ticket = self.commit(map, Op::Drop { uid: c.uid() }, None)?;
+        c.attach_log(None);
+        Ok(ticket)
+    }
+
     /// Adds an existing collection (e.g. one loaded from a file) under `name`.
     pub fn add_collection(&self, collection: Collection, name: &str) -> Result<()> {
         let collection = if collection.name() == name { collection } else { collection.renamed(name)? };
@@ -156,41 +306,6 @@ impl VectorLiteClient {
         }
         drop(map);
         wait(ticket)
-    }
-
-    /// Registers a collection under its name (replacing one of that name), attaching the
-    /// database's embedder; in a durable database, logs it whole. Wait on the ticket after
-    /// releasing `map`.
-    fn adopt(
-        &self,
-        map: &mut BTreeMap<String, Collection>,
-        collection: Collection,
-    ) -> Result<Option<Ticket>> {
-        let mut ticket = self.remove(map, collection.name())?;
-        if let Some(d) = &self.durable {
-            // A fresh identity: the log names collections by uid, and this one may share its
-            // uid with another (a renamed copy, a directory saved from this database).
-            collection.set_identity(rand::random(), collection.generation());
-            for op in collection.as_ops() {
-                ticket = Some(d.log(&op)?);
-            }
-            d.attach(&collection);
-        }
-        collection.set_embedder(self.embedder());
-        map.insert(collection.name().to_owned(), collection);
-        Ok(ticket)
-    }
-
-    /// Unregisters the named collection, if any; in a durable database, logs its deletion.
-    fn remove(&self, map: &mut BTreeMap<String, Collection>, name: &str) -> Result<Option<Ticket>> {
-        let (Some(d), Some(c)) = (&self.durable, map.get(name)) else {
-            map.remove(name);
-            return Ok(None);
-        };
-        let ticket = d.log(&Op::Drop { uid: c.uid() })?;
-        c.attach_log(None);
-        map.remove(name);
-        Ok(Some(ticket))
     }
 
     /// Creates a collection; [`Error::CollectionExists`] if the name is taken.
@@ -243,7 +358,8 @@ impl VectorLiteClient {
 impl VectorLiteClient {
     /// Saves every collection into `dir` (`manifest.json`, `config.json`, `collections/*.vlc`),
     /// rewriting only the collections changed since the last save into the same directory.
-    /// The manifest is written last and is the commit point.
+    /// The manifest is written last and is the commit point. The directory is locked while
+    /// the save runs, so a database another process has open there is refused, not overwritten.
     ///
     /// ```
     /// use vectorlite::{CollectionConfig, LoadOptions, SaveOptions, VectorLiteClient};
@@ -264,16 +380,36 @@ impl VectorLiteClient {
             // A durable database's own directory also holds its log: save by checkpointing.
             return self.checkpoint();
         }
-        let (collections, config) = capture(&self.collections, &self.embedder)?;
-        manifest::save_directory(dir, &collections, config.as_ref(), options, None)?;
+        crate::persist::fs::create_dir_durably(dir).map_err(|e| PersistenceError::io(dir, e))?;
+        let _lock = crate::persist::durable::lock_dir(dir)?;
+        let (list, config) = capture(&self.collections, &self.embedder)?;
+        let sources: Vec<&dyn SnapshotSource> = list.iter().map(|s| &**s).collect();
+        manifest::save_directory(dir, &sources, config.as_ref(), options, None)?;
         Ok(())
     }
 
-    /// Loads a database saved by [`save_to_directory`](Self::save_to_directory); collections
-    /// load concurrently, and any damaged file fails the whole load.
+    /// Loads a database saved by [`save_to_directory`](Self::save_to_directory), or the data
+    /// directory of a durable database (its snapshot and the log after it, without changing
+    /// the log), into memory. Collections load concurrently, and any damaged file fails the
+    /// whole load. The directory is locked while it is read: a database open elsewhere is
+    /// refused with [`PersistenceError::Locked`].
     pub fn load_from_directory(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<VectorLiteClient> {
-        let collections = manifest::load_directory(dir.as_ref(), options)?;
-        let map = collections.into_iter().map(|c| (c.name().to_owned(), c)).collect();
+        let dir = dir.as_ref();
+        let layout = crate::persist::layout::MANIFEST;
+        if !dir.join(layout).is_file() && !dir.join(crate::persist::layout::WAL_DIR).is_dir() {
+            let missing = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no manifest.json: not a vectorlite directory",
+            );
+            return Err(PersistenceError::io(dir.join(layout), missing).into());
+        }
+        let mut opening = Opening::open(dir, options)?;
+        let mut map = from_snapshot(std::mem::take(&mut opening.snapshot));
+        {
+            let mut replayer = Replayer { map: &mut map, pending: None };
+            opening.replay(true, |op| replayer.push(op))?;
+            replayer.flush()?;
+        }
         Ok(VectorLiteClient { collections: Arc::new(RwLock::new(map)), ..VectorLiteClient::default() })
     }
 
@@ -281,8 +417,9 @@ impl VectorLiteClient {
     /// same name where one exists, as a new collection otherwise. All sources are loaded and
     /// checked for compatibility before anything changes.
     pub fn merge_from_directory(&self, dir: impl AsRef<Path>, options: &MergeOptions) -> Result<MergeReport> {
-        let sources =
-            manifest::load_directory(dir.as_ref(), &LoadOptions { progress: options.progress.clone() })?;
+        let load = LoadOptions { progress: options.progress.clone(), ..LoadOptions::default() };
+        let source = VectorLiteClient::load_from_directory(dir, &load)?;
+        let sources: Vec<Collection> = source.collections.read().values().cloned().collect();
         for source in &sources {
             if let Ok(target) = self.collection(source.name()) {
                 target.check_mergeable(source)?;
@@ -314,31 +451,21 @@ impl VectorLiteClient {
     /// Loads a `.vlc` file into this database and returns the resulting collection's name.
     pub fn load_collection(&self, path: impl AsRef<Path>, mode: LoadMode) -> Result<String> {
         let loaded = Collection::load_from_file(path, &LoadOptions::default())?;
+        let name = loaded.name().to_owned();
         match mode {
-            LoadMode::Override => {
-                let name = loaded.name().to_owned();
+            LoadMode::Merge if self.has_collection(&name) => {
+                self.collection(&name)?.merge_from(&loaded, ConflictPolicy::default())?;
+            }
+            LoadMode::Override | LoadMode::Merge => {
                 let ticket = self.adopt(&mut self.collections.write(), loaded)?;
                 wait(ticket)?;
-                Ok(name)
             }
-            LoadMode::Merge => {
-                let name = loaded.name().to_owned();
-                match self.collection(&name) {
-                    Ok(target) => {
-                        target.merge_from(&loaded, ConflictPolicy::default())?;
-                    }
-                    Err(_) => {
-                        let ticket = self.adopt(&mut self.collections.write(), loaded)?;
-                        wait(ticket)?;
-                    }
-                }
-                Ok(name)
-            }
-            LoadMode::CreateNew(name) => {
-                self.add_collection(loaded, &name)?;
-                Ok(name)
+            LoadMode::CreateNew(new_name) => {
+                self.add_collection(loaded, &new_name)?;
+                return Ok(new_name);
             }
         }
+        Ok(name)
     }
 }
 

@@ -8,6 +8,17 @@ use crate::error::{Error, Result};
 /// The largest dimension a collection accepts.
 pub const MAX_DIMENSION: usize = 65_536;
 
+/// The largest `k` (and HNSW `ef`) a search accepts.
+pub const MAX_K: usize = 10_000;
+
+/// The most bytes one record's text, or its metadata as JSON, may take: the snapshot format's
+/// per-entry limit, checked on every write so that everything accepted can be saved and read back.
+pub const MAX_ENTRY_BYTES: usize = 64 << 20;
+
+/// The deepest nesting of arrays and objects accepted in metadata (JSON readers refuse deeper
+/// documents, and recursive code must not overflow the stack on them).
+pub const MAX_METADATA_DEPTH: usize = 64;
+
 /// How two vectors are compared. Scores are always "higher is better":
 ///
 /// | metric | score |
@@ -71,6 +82,59 @@ impl Default for IndexType {
     }
 }
 
+impl std::str::FromStr for SimilarityMetric {
+    type Err = Error;
+
+    /// `cosine`, `euclidean` (or `l2`), `dot` (or `dot_product`, `dotproduct`, `ip`),
+    /// `manhattan` (or `l1`), in any case: the names the server, the CLI and the JSON accept.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cosine" => Ok(Self::Cosine),
+            "euclidean" | "l2" => Ok(Self::Euclidean),
+            "dot" | "dot_product" | "dotproduct" | "ip" => Ok(Self::DotProduct),
+            "manhattan" | "l1" => Ok(Self::Manhattan),
+            _ => Err(invalid(
+                "metric",
+                format!("'{s}' is not a metric; use cosine, euclidean, dot or manhattan"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SimilarityMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cosine => "cosine",
+            Self::Euclidean => "euclidean",
+            Self::DotProduct => "dot",
+            Self::Manhattan => "manhattan",
+        })
+    }
+}
+
+impl std::str::FromStr for IndexType {
+    type Err = Error;
+
+    /// `flat` or `hnsw` (with default parameters), in any case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "flat" => Ok(Self::Flat),
+            "hnsw" => Ok(Self::default()),
+            _ => Err(invalid("index", format!("'{s}' is not an index type; use flat or hnsw"))),
+        }
+    }
+}
+
+impl IndexType {
+    /// The lower-case name: `flat` or `hnsw`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Flat => "flat",
+            Self::HNSW(_) => "hnsw",
+        }
+    }
+}
+
 /// Everything fixed at collection creation.
 ///
 /// ```
@@ -122,11 +186,8 @@ impl CollectionConfig {
             if !(1..=4096).contains(&p.ef_construction) {
                 return Err(invalid("ef_construction", format!("{} is not in 1..=4096", p.ef_construction)));
             }
-            if !(1..=crate::collection::MAX_K).contains(&p.ef_search) {
-                return Err(invalid(
-                    "ef_search",
-                    format!("{} is not in 1..={}", p.ef_search, crate::collection::MAX_K),
-                ));
+            if !(1..=MAX_K).contains(&p.ef_search) {
+                return Err(invalid("ef_search", format!("{} is not in 1..={MAX_K}", p.ef_search)));
             }
         }
         Ok(())
@@ -142,6 +203,84 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok { Ok(()) } else { Err(Error::InvalidCollectionName { name: name.to_owned() }) }
+}
+
+/// Checks a record's metadata: a JSON object (`null` means none), nested at most
+/// [`MAX_METADATA_DEPTH`] deep and at most [`MAX_ENTRY_BYTES`] as JSON.
+pub(crate) fn check_metadata(metadata: Option<serde_json::Value>) -> Result<Option<serde_json::Value>> {
+    use serde_json::Value;
+    let object = match metadata {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v @ Value::Object(_)) => v,
+        Some(other) => {
+            return Err(Error::InvalidMetadata {
+                found: match other {
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    Value::String(_) => "a string",
+                    _ => "an array",
+                },
+            });
+        }
+    };
+    if json_depth(&object) > MAX_METADATA_DEPTH {
+        return Err(invalid("metadata", format!("nests deeper than {MAX_METADATA_DEPTH} levels")));
+    }
+    let bytes = json_len(&object);
+    if bytes > MAX_ENTRY_BYTES {
+        return Err(invalid("metadata", format!("is {bytes} bytes as JSON, more than {MAX_ENTRY_BYTES}")));
+    }
+    Ok(Some(object))
+}
+
+/// Checks a record's text against [`MAX_ENTRY_BYTES`].
+pub(crate) fn check_text(text: &Option<String>) -> Result<()> {
+    match text {
+        Some(t) if t.len() > MAX_ENTRY_BYTES => {
+            Err(invalid("text", format!("is {} bytes, more than {MAX_ENTRY_BYTES}", t.len())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Nesting depth of a JSON value (a scalar is 0, `{}` and `[]` are 1), without recursion so a
+/// hostile value cannot overflow the stack.
+pub(crate) fn json_depth(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(items.iter().map(|x| (x, depth + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(depth + 1);
+                stack.extend(map.values().map(|x| (x, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Bytes of `v` as compact JSON, counted without building the string.
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 #[cfg(test)]
@@ -167,6 +306,44 @@ mod tests {
         assert!(CollectionConfig::new(8).with_index(bad_m).validate().is_err());
         let bad_ef = IndexType::HNSW(HnswParams { ef_search: 0, ..Default::default() });
         assert!(CollectionConfig::new(8).with_index(bad_ef).validate().is_err());
+    }
+
+    #[test]
+    fn metric_and_index_names_parse_from_text() {
+        for (text, metric) in [
+            ("cosine", SimilarityMetric::Cosine),
+            ("L2", SimilarityMetric::Euclidean),
+            ("Euclidean", SimilarityMetric::Euclidean),
+            ("dot", SimilarityMetric::DotProduct),
+            ("ip", SimilarityMetric::DotProduct),
+            ("manhattan", SimilarityMetric::Manhattan),
+        ] {
+            assert_eq!(text.parse::<SimilarityMetric>().unwrap(), metric, "{text}");
+            assert_eq!(metric.to_string().parse::<SimilarityMetric>().unwrap(), metric);
+        }
+        assert!("hamming".parse::<SimilarityMetric>().is_err());
+        assert_eq!("FLAT".parse::<IndexType>().unwrap(), IndexType::Flat);
+        assert_eq!("hnsw".parse::<IndexType>().unwrap(), IndexType::default());
+        assert!("ivf".parse::<IndexType>().is_err());
+    }
+
+    #[test]
+    fn metadata_is_checked_for_shape_depth_and_size() {
+        use serde_json::json;
+        assert_eq!(check_metadata(None).unwrap(), None);
+        assert_eq!(check_metadata(Some(json!(null))).unwrap(), None);
+        assert!(check_metadata(Some(json!({"a": [1, {"b": 2}]}))).is_ok());
+        assert!(matches!(check_metadata(Some(json!([1]))), Err(Error::InvalidMetadata { .. })));
+        let mut deep = json!(1);
+        for _ in 0..MAX_METADATA_DEPTH {
+            deep = json!([deep]);
+        }
+        assert!(check_metadata(Some(json!({"x": deep.clone()}))).is_err(), "one level too deep");
+        assert!(check_metadata(Some(json!({"x": deep[0].clone()}))).is_ok(), "exactly at the limit");
+        let big = "x".repeat(MAX_ENTRY_BYTES);
+        assert!(check_metadata(Some(json!({ "t": big.clone() }))).is_err());
+        assert!(check_text(&Some(big.clone())).is_ok());
+        assert!(check_text(&Some(big + "y")).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use crate::index::distance::normalize;
+use crate::vector::normalize;
 
 /// Row-major vectors with a fixed dimension.
 #[derive(Debug, Clone, PartialEq)]

@@ -27,10 +27,18 @@ pub enum Error {
         /// The bad value, for the message.
         value: f32,
     },
+    /// A vector's L2 norm is so large that distances to it would overflow `f32`.
+    #[error("vector norm {norm:e} is larger than {max:e}; scale the vector down")]
+    VectorOutOfRange {
+        /// The vector's norm.
+        norm: f64,
+        /// The largest norm accepted ([`crate::MAX_NORM`]).
+        max: f64,
+    },
     /// A zero vector has no direction, so cosine similarity is undefined for it.
     #[error("zero vector cannot be used with the cosine metric; pass a vector with a non-zero norm")]
     ZeroVector,
-    /// `k` must be between 1 and [`crate::collection::MAX_K`].
+    /// `k` must be between 1 and [`crate::MAX_K`].
     #[error("k = {k} is out of range; use 1 to {max}")]
     InvalidK {
         /// The requested k.

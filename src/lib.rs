@@ -23,7 +23,6 @@
 mod client;
 mod collection;
 mod config;
-mod durable;
 mod embed;
 mod error;
 mod filter;
@@ -33,15 +32,18 @@ mod parallel;
 mod persist;
 #[cfg(feature = "server")]
 pub mod server;
+mod store;
+mod vector;
 
 #[doc(hidden)]
 pub mod dataset;
-mod store;
 
 pub use client::VectorLiteClient;
-pub use collection::{Collection, CollectionInfo, MAX_K, NewRecord, Record, SearchOptions, SearchResult};
-pub use config::{CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, SimilarityMetric};
-pub use durable::{DurabilityOptions, LOCK_FILE, RepairReport, repair};
+pub use collection::{Collection, CollectionInfo, NewRecord, Record, SearchOptions, SearchResult};
+pub use config::{
+    CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,
+    SimilarityMetric,
+};
 #[cfg(feature = "embed")]
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
 pub use embed::{EmbeddingFunction, HashEmbedder};
@@ -49,10 +51,17 @@ pub use error::{Error, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
+/// Fault injection for tests of the log and snapshots (not part of the stable API).
+#[doc(hidden)]
+pub use persist::fault;
+pub use persist::layout;
+pub use persist::layout::LOCK_FILE;
 pub use persist::{
     Compression, ConflictPolicy, FileReport, LoadMode, LoadOptions, MergeOptions, MergeReport, MergeStats,
     PersistenceError, Progress, ProgressFn, SaveOptions, SectionReport, SyncPolicy, inspect_file,
 };
+pub use persist::{DurabilityOptions, RepairReport, repair};
+pub use vector::MAX_NORM;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

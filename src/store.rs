@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
 use crate::filter::{BoundFilter, FieldColumns, Filter};
 
 /// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
@@ -22,6 +21,8 @@ impl Slot {
 
 /// The most rows a store holds; slots are `u32` and `u32::MAX` is kept free as a sentinel.
 pub(crate) const MAX_SLOTS: usize = u32::MAX as usize - 1;
+/// The sentinel: no slot.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// Columns of one collection. Rows are either live or tombstones (deleted, but still present so
 /// that HNSW slot numbers stay stable until the next compaction).
@@ -86,6 +87,13 @@ impl VectorStore {
             let row = &vectors[i * dim..(i + 1) * dim];
             if let Some(x) = row.iter().find(|x| !x.is_finite()) {
                 return Err(format!("record {id} has a non-finite value {x}"));
+            }
+            let norm = crate::vector::norm(row);
+            if norm > crate::vector::MAX_NORM {
+                return Err(format!(
+                    "record {id} has a norm of {norm:e}, beyond {:e}",
+                    crate::vector::MAX_NORM
+                ));
             }
         }
         Ok(Self {
@@ -164,19 +172,18 @@ impl VectorStore {
         self.id_to_slot.reserve(rows);
     }
 
-    /// Appends a live row. The caller has validated the vector and checked that `id` is free.
+    /// Appends a live row. The caller has validated the vector, checked that `id` is free and
+    /// that there is room (fewer than [`MAX_SLOTS`] rows).
     pub(crate) fn push(
         &mut self,
         id: u64,
         vector: &[f32],
         text: Option<String>,
         metadata: Option<Value>,
-    ) -> Result<Slot> {
+    ) -> Slot {
         debug_assert_eq!(vector.len(), self.dim);
         debug_assert!(!self.id_to_slot.contains_key(&id));
-        if self.ids.len() >= MAX_SLOTS {
-            return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
-        }
+        debug_assert!(self.ids.len() < MAX_SLOTS);
         let slot = Slot(self.ids.len() as u32);
         crate::hugepage::reserve(&mut self.vectors, vector.len());
         self.vectors.extend_from_slice(vector);
@@ -186,7 +193,30 @@ impl VectorStore {
         self.metadata.push(metadata);
         self.live.push(true);
         self.id_to_slot.insert(id, slot);
-        Ok(slot)
+        slot
+    }
+
+    /// Appends a copy of `other`'s live row `slot`.
+    pub(crate) fn push_from(&mut self, other: &VectorStore, slot: Slot) -> Slot {
+        let (text, metadata) = (other.text(slot).map(str::to_owned), other.metadata(slot).cloned());
+        self.push(other.id(slot), other.vector(slot), text, metadata)
+    }
+
+    /// Sets row `to`'s text and metadata to those of `other`'s row `from` (the same record).
+    pub(crate) fn copy_attributes(&mut self, other: &VectorStore, from: Slot, to: Slot) {
+        self.texts[to.index()] = other.text(from).map(str::to_owned);
+        self.set_metadata(to, other.metadata(from).cloned());
+    }
+
+    /// A copy holding only the live rows, in slot order, and for each row of this store its
+    /// slot in the copy ([`NO_SLOT`] for deleted rows).
+    pub(crate) fn live_copy(&self) -> (VectorStore, Vec<u32>) {
+        let mut copy = VectorStore::new(self.dim);
+        copy.reserve(self.len());
+        let map = (0..self.slots())
+            .map(|i| if self.live[i] { copy.push_from(self, Slot(i as u32)).0 } else { NO_SLOT })
+            .collect();
+        (copy, map)
     }
 
     pub(crate) fn set_metadata(&mut self, slot: Slot, metadata: Option<Value>) {
@@ -305,7 +335,7 @@ mod tests {
     fn store_with(ids: &[u64]) -> VectorStore {
         let mut s = VectorStore::new(2);
         for &id in ids {
-            s.push(id, &[id as f32, -(id as f32)], Some(format!("t{id}")), Some(json!({"id": id}))).unwrap();
+            s.push(id, &[id as f32, -(id as f32)], Some(format!("t{id}")), Some(json!({"id": id})));
         }
         s
     }
@@ -345,6 +375,16 @@ mod tests {
         assert_eq!((s.len(), s.slots(), s.tombstones()), (3, 3, 0));
         assert_eq!(s.live_slots().map(|sl| s.id(sl)).collect::<Vec<_>>(), vec![2, 3, 5]);
         assert_consistent(&s);
+    }
+
+    #[test]
+    fn live_copies_keep_live_rows_in_order_and_map_every_slot() {
+        let mut s = store_with(&[1, 2, 3, 4]);
+        s.tombstone(Slot(1));
+        let (copy, map) = s.live_copy();
+        assert_eq!(map, vec![0, NO_SLOT, 1, 2]);
+        assert_eq!(copy.live_slots().map(|sl| copy.id(sl)).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_consistent(&copy);
     }
 
     #[test]

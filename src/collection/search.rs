@@ -1,20 +1,19 @@
 //! Search: validation, the call into the index under a shared lock, and turning slots back
 //! into scored records.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Collection, State};
-use crate::config::SimilarityMetric;
+use crate::config::{MAX_K, SimilarityMetric};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::index::distance::norm;
 use crate::index::{Candidate, Query, SlotFilter};
 use crate::store::Slot;
 
-/// The largest `k` (and HNSW `ef`) a search accepts.
-pub const MAX_K: usize = 10_000;
+/// The most vector values one search may return (`k` x dimension with vectors included), so a
+/// single call cannot build a multi-gigabyte answer.
+pub const MAX_RESULT_VALUES: usize = 16 << 20;
 
 /// How to search: how many results, an optional metadata filter, the HNSW beam width, and
 /// whether to return vectors.
@@ -69,7 +68,7 @@ impl SearchOptions {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, dimension: usize) -> Result<()> {
         if !(1..=MAX_K).contains(&self.k) {
             return Err(Error::InvalidK { k: self.k, max: MAX_K });
         }
@@ -77,6 +76,16 @@ impl SearchOptions {
             && !(1..=MAX_K).contains(&ef)
         {
             return Err(crate::config::invalid("ef", format!("{ef} is not in 1..={MAX_K}")));
+        }
+        if self.include_vectors && self.k.saturating_mul(dimension) > MAX_RESULT_VALUES {
+            return Err(crate::config::invalid(
+                "k",
+                format!(
+                    "{} results of {dimension} values each is more than {MAX_RESULT_VALUES} values; \
+                     ask for fewer results or leave the vectors out",
+                    self.k
+                ),
+            ));
         }
         Ok(())
     }
@@ -118,32 +127,54 @@ impl Collection {
     /// # Ok::<(), vectorlite::Error>(())
     /// ```
     pub fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchResult>> {
-        options.validate()?;
-        self.check_vector(query)?;
-        let state = self.inner.state.read_recursive();
-        Ok(self.search_locked(&state, query, options))
+        options.validate(self.config().dimension)?;
+        let norm = self.check_vector(query)?;
+        let state = self.inner.state.read();
+        Ok(self.search_locked(&state, query, norm, options))
     }
 
-    /// Runs many queries in parallel under one consistent view; results in query order.
+    /// Runs many queries across cores under one consistent view (one read lock for all of
+    /// them); results in query order.
     pub fn search_batch(
         &self,
         queries: &[Vec<f32>],
         options: &SearchOptions,
     ) -> Result<Vec<Vec<SearchResult>>> {
-        options.validate()?;
-        queries.iter().try_for_each(|q| self.check_vector(q))?;
-        // Each task takes its own shared lock: a rayon task must never wait on a lock held
-        // across rayon work (see `parallel`). `read_recursive` never queues behind a writer.
-        Ok(queries
-            .par_iter()
-            .map(|q| {
-                let state = self.inner.state.read_recursive();
-                crate::parallel::serial(|| self.search_locked(&state, q, options))
+        options.validate(self.config().dimension)?;
+        let norms = queries.iter().map(|q| self.check_vector(q)).collect::<Result<Vec<f64>>>()?;
+        let state = self.inner.state.read();
+        // Scoped threads, not rayon, under the lock (see `parallel`); each query runs on one.
+        let parts = crate::parallel::map_split(queries.len(), 1, |range| {
+            crate::parallel::serial(|| {
+                range.map(|i| self.search_locked(&state, &queries[i], norms[i], options)).collect::<Vec<_>>()
             })
-            .collect())
+        });
+        Ok(parts.into_iter().flatten().collect())
     }
 
-    fn search_locked(&self, state: &State, query: &[f32], options: &SearchOptions) -> Vec<SearchResult> {
+    /// The search itself, under the read lock; `norm` is the query's L2 norm.
+    fn search_locked(
+        &self,
+        state: &State,
+        query: &[f32],
+        norm: f64,
+        options: &SearchOptions,
+    ) -> Vec<SearchResult> {
+        // Stored cosine vectors are unit length, so ranking by the raw query's dot product is
+        // the same ranking, and dividing by its norm afterwards gives the cosine without copying
+        // the query. A query of extreme norm is normalised first instead, so that its dot
+        // products keep their precision (subnormal values lose bits).
+        let cosine = self.inner.config.metric == SimilarityMetric::Cosine;
+        let normalised: Option<Vec<f32>> = (cosine && !(1e-6..=1e6).contains(&norm)).then(|| {
+            let mut q = query.to_vec();
+            crate::vector::normalize(&mut q);
+            q
+        });
+        let (query, scale) = match &normalised {
+            Some(q) => (&q[..], 1.0),
+            None if cosine => (query, 1.0 / norm),
+            None => (query, 1.0),
+        };
         let store = &state.store;
         let bound = options.filter.as_ref().map(|f| store.bind_filter(f));
         let filter_fn =
@@ -155,17 +186,11 @@ impl Collection {
             filter: filter_fn.as_ref().map(|f| f as SlotFilter<'_>),
         };
         let hits = state.index.search(store, &q);
-        // Stored cosine vectors are unit length, so ranking by the raw query's dot product is
-        // the same ranking; dividing by its norm afterwards gives the cosine without copying it.
-        let scale = match self.inner.config.metric {
-            SimilarityMetric::Cosine => 1.0 / norm(query),
-            _ => 1.0,
-        };
         let mut results: Vec<SearchResult> = hits
             .into_iter()
             .map(|Candidate { dist, slot }| SearchResult {
                 id: store.id(slot),
-                score: self.inner.distance.score(dist) * scale,
+                score: (f64::from(self.inner.distance.score(dist)) * scale) as f32,
                 text: store.text(slot).map(str::to_owned),
                 metadata: store.metadata(slot).cloned(),
                 vector: options.include_vectors.then(|| store.vector(slot).to_vec()),

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Collection, Op, SearchOptions, SearchResult, wait};
-use crate::embed::EmbeddingFunction;
+use super::{Collection, SearchOptions, SearchResult};
+use crate::embed::{EmbeddingFunction, same_model};
 use crate::error::{Error, Result};
+use crate::persist::oplog::Change;
 
 impl Collection {
     /// Attaches (or detaches) the embedder used by the text calls.
@@ -17,7 +18,7 @@ impl Collection {
 
     /// The model id the collection's text vectors came from, once text was added.
     pub fn embedding_model(&self) -> Option<String> {
-        self.inner.embedding_model.lock().clone()
+        self.inner.state.read().embedding_model.clone()
     }
 
     /// Embeds `text` and adds it with `metadata`; returns the new id.
@@ -46,9 +47,10 @@ impl Collection {
             .zip(vectors)
             .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
             .collect();
-        let ids = self.add_batch(records)?;
+        // The model first: a crash between the two leaves a model guard without records, never
+        // records without their guard.
         self.remember_model(model_id)?;
-        Ok(ids)
+        self.add_batch(records)
     }
 
     /// Embeds many texts in one batched call and inserts or replaces them under the given ids.
@@ -61,9 +63,8 @@ impl Collection {
             .zip(vectors)
             .map(|((id, text, metadata), vector)| super::Record { id, vector, text: Some(text), metadata })
             .collect();
-        self.upsert_batch(records)?;
         self.remember_model(model_id)?;
-        Ok(())
+        self.upsert_batch(records)
     }
 
     /// One vector per text from the attached embedder, and the model's id.
@@ -104,28 +105,19 @@ impl Collection {
             return Err(mismatch(format!("dimension {}", self.config().dimension)));
         }
         if let Some(model) = self.embedding_model()
-            && model != model_id
+            && !same_model(&model, &model_id)
         {
             return Err(mismatch(describe(&model, self.config().dimension)));
         }
         Ok(embedder)
     }
 
-    /// Sets the model id from the log during recovery (not logged again).
-    pub(crate) fn restore_model(&self, model_id: String) {
-        self.inner.embedding_model.lock().get_or_insert(model_id);
-    }
-
+    /// Records the model the collection's text vectors come from, the first time.
     fn remember_model(&self, model_id: String) -> Result<()> {
-        let mut model = self.inner.embedding_model.lock();
-        if model.is_some() {
-            return Ok(());
-        }
-        let ticket = self.log(|uid| Op::Model { uid, model: model_id.clone() })?;
-        *model = Some(model_id);
-        drop(model);
-        self.changed();
-        wait(ticket)
+        self.commit(|state| {
+            let change = state.embedding_model.is_none().then_some(Change::Model { model: model_id });
+            Ok((change, ()))
+        })
     }
 }
 

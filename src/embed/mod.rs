@@ -9,7 +9,21 @@ mod minilm;
 pub use minilm::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
 
 use crate::error::{Error, Result};
-use crate::index::distance::normalize;
+use crate::vector::normalize;
+
+/// True when two model ids name the same model. Ids of the form `name@fingerprint` (the
+/// built-in model's: a checksum of its config and weights) match on the fingerprint alone, so
+/// the same weights in a differently named directory are the same model and different weights
+/// under the same name are not; other ids match exactly, and an old plain `name` id matches a
+/// fingerprinted id of that name.
+pub(crate) fn same_model(a: &str, b: &str) -> bool {
+    match (a.split_once('@'), b.split_once('@')) {
+        (Some((_, fa)), Some((_, fb))) => fa == fb,
+        (Some((name, _)), None) => name == b,
+        (None, Some((name, _))) => name == a,
+        (None, None) => a == b,
+    }
+}
 
 /// Turns text into vectors. Implementations must be deterministic for a given model id, since
 /// stored vectors and later queries have to live in the same space.
@@ -93,6 +107,15 @@ impl EmbeddingFunction for HashEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_ids_match_on_fingerprints() {
+        assert!(same_model("all-MiniLM-L6-v2@1a2b", "minilm-copy@1a2b"), "same weights, other name");
+        assert!(!same_model("all-MiniLM-L6-v2@1a2b", "all-MiniLM-L6-v2@ffff"), "same name, other weights");
+        assert!(same_model("all-MiniLM-L6-v2", "all-MiniLM-L6-v2@1a2b"), "ids written before fingerprints");
+        assert!(!same_model("hash-trigram-64", "hash-trigram-32"));
+        assert!(same_model("hash-trigram-64", "hash-trigram-64"));
+    }
 
     fn cos(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()

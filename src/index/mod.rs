@@ -76,6 +76,30 @@ pub(crate) trait VectorIndex: Send + Sync {
     fn memory_bytes(&self) -> usize;
 }
 
+/// The index for a store read from a file: the saved graph when it validates, else a fresh
+/// build. The second value says why a saved graph was not used, for the caller to log.
+pub(crate) fn build_index(
+    config: &CollectionConfig,
+    store: &VectorStore,
+    graph: Option<hnsw::graph::GraphParts>,
+) -> (Box<dyn VectorIndex>, Option<String>) {
+    let mut rejected = None;
+    if let IndexType::HNSW(params) = config.index {
+        match graph.map(|parts| hnsw::graph::Graph::from_parts(parts, params.m)) {
+            Some(Ok(graph)) => {
+                let distance = distance::Distance::new(config.metric);
+                return (Box::new(hnsw::HnswIndex::with_graph(params, distance, graph)), None);
+            }
+            Some(Err(reason)) => rejected = Some(format!("invalid HNSW graph cache ({reason}); rebuilt")),
+            None if store.slots() > 0 => rejected = Some("no HNSW graph cache; rebuilt".to_owned()),
+            None => {}
+        }
+    }
+    let mut index = new_index(config);
+    index.insert(store, 0..store.slots() as u32);
+    (index, rejected)
+}
+
 /// Builds an empty index for `config`.
 pub(crate) fn new_index(config: &CollectionConfig) -> Box<dyn VectorIndex> {
     let distance = distance::Distance::new(config.metric);

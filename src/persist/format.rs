@@ -29,7 +29,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{IndexType, SimilarityMetric};
+use super::codec::{self, CodecError, LeReader, NONE_LEN, write_chunked};
+use crate::config::{IndexType, MAX_ENTRY_BYTES, SimilarityMetric};
+use crate::index::hnsw::graph::{GraphParts, GraphView, MAX_LEVEL};
 
 pub(crate) const MAGIC: [u8; 8] = [0x89, b'V', b'L', b'C', 0x0D, 0x0A, 0x1A, 0x0A];
 pub(crate) const FORMAT_VERSION: u32 = 2;
@@ -38,9 +40,6 @@ pub(crate) const PREAMBLE_LEN: u64 = 24;
 pub(crate) const SECTION_HEADER_LEN: u64 = 32;
 /// A header larger than this is corrupt (real ones are a few hundred bytes).
 pub(crate) const MAX_HEADER_LEN: u32 = 1 << 20;
-/// One text or metadata entry larger than this is corrupt.
-pub(crate) const MAX_ENTRY_LEN: u32 = 256 << 20;
-const NONE_LEN: u32 = u32::MAX;
 
 /// The JSON header of a `.vlc` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,7 +120,7 @@ impl Default for Compression {
 }
 
 impl Compression {
-    fn codec(self) -> u8 {
+    pub(crate) fn codec(self) -> u8 {
         match self {
             Compression::None => 0,
             Compression::Zstd(_) => 1,
@@ -151,6 +150,25 @@ pub(crate) enum FormatError {
 impl From<io::Error> for FormatError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::UnexpectedEof { FormatError::Truncated } else { FormatError::Io(e) }
+    }
+}
+
+impl From<CodecError> for FormatError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Truncated => FormatError::Truncated,
+            CodecError::Invalid(why) => FormatError::Corrupt(why),
+        }
+    }
+}
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormatError::Io(e) => write!(f, "{e}"),
+            FormatError::Truncated => f.write_str("truncated"),
+            FormatError::Corrupt(why) => f.write_str(why),
+        }
     }
 }
 
@@ -243,7 +261,7 @@ pub(crate) fn write_end(w: &mut impl Write) -> io::Result<()> {
     w.write_all(&[0u8; SECTION_HEADER_LEN as usize])
 }
 
-/// Writes `values` as little-endian bytes through a small stack buffer.
+/// Writes `values` as little-endian bytes through a small buffer.
 pub(crate) fn write_u64s(w: &mut dyn Write, values: impl Iterator<Item = u64>) -> io::Result<()> {
     write_chunked(w, values, u64::to_le_bytes)
 }
@@ -264,70 +282,48 @@ pub(crate) fn write_u32s(w: &mut dyn Write, values: impl Iterator<Item = u32>) -
     write_chunked(w, values, u32::to_le_bytes)
 }
 
-fn write_chunked<T, const N: usize>(
-    w: &mut dyn Write,
-    values: impl Iterator<Item = T>,
-    to_bytes: fn(T) -> [u8; N],
-) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(64 << 10);
-    for v in values {
-        buf.extend_from_slice(&to_bytes(v));
-        if buf.len() >= 64 << 10 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    w.write_all(&buf)
-}
-
 /// Writes an optional byte string: `u32` length (`u32::MAX` for none), then the bytes.
 pub(crate) fn write_opt_bytes(w: &mut dyn Write, bytes: Option<&[u8]>) -> io::Result<()> {
-    match bytes {
-        None => w.write_all(&NONE_LEN.to_le_bytes()),
-        Some(b) => {
-            let len = u32::try_from(b.len())
-                .ok()
-                .filter(|&l| l <= MAX_ENTRY_LEN)
-                .ok_or_else(|| io::Error::other("a text or metadata entry is larger than 256 MiB"))?;
-            w.write_all(&len.to_le_bytes())?;
-            w.write_all(b)
-        }
-    }
+    let mut buf = Vec::new();
+    codec::PutLe::put_opt_bytes(&mut buf, bytes, MAX_ENTRY_BYTES)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    w.write_all(&buf)
 }
 
 // ---- reading ----
 
-/// Checks magic and version and returns the header. `Err(Corrupt)` for bad magic is reported
-/// by the caller as "not a vectorlite file"; versions above ours as "newer".
+/// What the preamble says: a v2 header, a newer version, or not our file at all.
 pub(crate) enum Preamble {
     V2(FileHeader),
     Newer(u32),
     BadMagic,
 }
 
+/// Checks magic and version and returns the header.
 pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> {
     let mut fixed = [0u8; PREAMBLE_LEN as usize];
     r.read_exact(&mut fixed)?;
-    if fixed[0..8] != MAGIC {
+    let mut f = LeReader::new(&fixed);
+    if f.take(8)? != MAGIC {
         return Ok(Preamble::BadMagic);
     }
-    let version = le_u32(&fixed[8..12]);
+    let version = f.u32()?;
     if version > FORMAT_VERSION {
         return Ok(Preamble::Newer(version));
     }
     if version != FORMAT_VERSION {
         return Err(corrupt(format!("unknown binary format version {version}")));
     }
-    if le_u32(&fixed[12..16]) != 0 {
+    if f.u32()? != 0 {
         return Err(corrupt("unknown flags"));
     }
-    let len = le_u32(&fixed[16..20]);
+    let (len, crc) = (f.u32()?, f.u32()?);
     if len > MAX_HEADER_LEN {
         return Err(corrupt(format!("header length {len} exceeds {MAX_HEADER_LEN}")));
     }
     let mut json = vec![0u8; len as usize];
     r.read_exact(&mut json)?;
-    if crc32c::crc32c(&json) != le_u32(&fixed[20..24]) {
+    if crc32c::crc32c(&json) != crc {
         return Err(corrupt("header checksum mismatch"));
     }
     let header: FileHeader =
@@ -338,42 +334,100 @@ pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> 
     Ok(Preamble::V2(header))
 }
 
-pub(crate) fn read_section_header(r: &mut impl Read) -> Result<SectionHeader, FormatError> {
-    let mut h = [0u8; SECTION_HEADER_LEN as usize];
-    r.read_exact(&mut h)?;
-    let tag = Tag::from_u32(le_u32(&h[0..4]))
-        .ok_or_else(|| corrupt(format!("unknown section tag {}", le_u32(&h[0..4]))))?;
-    let codec = h[4];
+fn parse_section_header(h: &[u8; SECTION_HEADER_LEN as usize]) -> Result<SectionHeader, FormatError> {
+    let mut r = LeReader::new(h);
+    let tag_word = r.u32()?;
+    let tag = Tag::from_u32(tag_word).ok_or_else(|| corrupt(format!("unknown section tag {tag_word}")))?;
+    let codec = r.u8()?;
     if codec > 2 {
         return Err(corrupt(format!("unknown codec {codec}")));
     }
-    if h[5..8] != [0; 3] || h[28..32] != [0; 4] {
+    let reserved = r.take(3)?;
+    let (raw_len, stored_len, crc) = (r.u64()?, r.u64()?, r.u32()?);
+    if reserved != [0; 3] || r.u32()? != 0 {
         return Err(corrupt("reserved section header bytes are not zero"));
     }
-    let (raw_len, stored_len) = (le_u64(&h[8..16]), le_u64(&h[16..24]));
     if codec == 0 && raw_len != stored_len {
         return Err(corrupt(format!(
             "uncompressed section declares {raw_len} raw but {stored_len} stored bytes"
         )));
     }
-    Ok(SectionHeader { tag, codec, raw_len, stored_len, crc: le_u32(&h[24..28]) })
+    Ok(SectionHeader { tag, codec, raw_len, stored_len, crc })
+}
+
+/// Counts the bytes read through it.
+pub(crate) struct Counted<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Walks the sections after a file's preamble, one at a time: the loader decodes each with
+/// [`Sections::read`], `inspect` checks each with [`Sections::skip`]. Every section's stored
+/// length is checked against the bytes the file has left before anything is read.
+pub(crate) struct Sections<R> {
+    r: Counted<R>,
+    file_len: u64,
+}
+
+impl<R: Read> Sections<R> {
+    /// A walk over `r`, which has consumed `start` bytes of a file of `file_len` bytes.
+    pub(crate) fn new(r: R, start: u64, file_len: u64) -> Self {
+        Self { r: Counted { inner: r, pos: start }, file_len }
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn position(&self) -> u64 {
+        self.r.pos
+    }
+
+    /// The next section's header and its offset, or `None` at the end section. An error comes
+    /// with the offset it was found at.
+    pub(crate) fn next(&mut self) -> Result<Option<(u64, SectionHeader)>, (u64, FormatError)> {
+        let offset = self.r.pos;
+        let mut raw = [0u8; SECTION_HEADER_LEN as usize];
+        self.r.read_exact(&mut raw).map_err(|e| (offset, e.into()))?;
+        let h = parse_section_header(&raw).map_err(|e| (offset, e))?;
+        if h.tag == Tag::End {
+            return Ok(None);
+        }
+        if h.stored_len > self.file_len.saturating_sub(self.r.pos) {
+            return Err((offset, FormatError::Truncated));
+        }
+        Ok(Some((offset, h)))
+    }
+
+    /// Decodes the section `h` announced (see [`read_section`]).
+    pub(crate) fn read<T>(
+        &mut self,
+        h: &SectionHeader,
+        decode: impl FnOnce(&mut dyn Read) -> Result<T, FormatError>,
+    ) -> Result<T, FormatError> {
+        read_section(&mut self.r, h, decode)
+    }
+
+    /// Reads past the section `h` announced; true when its stored bytes match their checksum.
+    pub(crate) fn skip(&mut self, h: &SectionHeader) -> Result<bool, FormatError> {
+        let mut stored = CrcReader { inner: (&mut self.r).take(h.stored_len), crc: 0 };
+        let copied = io::copy(&mut stored, &mut io::sink())?;
+        if copied != h.stored_len {
+            return Err(FormatError::Truncated);
+        }
+        Ok(stored.crc == h.crc)
+    }
 }
 
 /// Checksums the bytes read through it.
-pub(crate) struct CrcReader<R> {
+struct CrcReader<R> {
     inner: R,
     crc: u32,
-}
-
-impl<R> CrcReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Self { inner, crc: 0 }
-    }
-
-    /// The checksum of everything read so far.
-    pub(crate) fn crc(&self) -> u32 {
-        self.crc
-    }
 }
 
 impl<R: Read> Read for CrcReader<R> {
@@ -386,7 +440,8 @@ impl<R: Read> Read for CrcReader<R> {
 
 /// Reads one section's payload: `decode` gets the decompressed bytes, exactly `raw_len` of
 /// them, and the stored bytes' checksum is verified at the end. Reads at most `stored_len`
-/// bytes from `r`, so a bad length cannot run into the next section unnoticed.
+/// bytes from `r`, and decompresses at most `raw_len`, so a bad length cannot run into the
+/// next section, and a compressed bomb cannot expand past what its header declared.
 pub(crate) fn read_section<R: Read, T>(
     r: &mut R,
     h: &SectionHeader,
@@ -418,6 +473,13 @@ pub(crate) fn read_section<R: Read, T>(
     Ok(value)
 }
 
+fn stream_err(e: io::Error) -> FormatError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => FormatError::Truncated,
+        _ => corrupt(format!("decompression failed: {e}")),
+    }
+}
+
 /// Reads `count` little-endian `u64`s, growing the vector as bytes arrive so a false count
 /// cannot allocate more than the data actually holds.
 pub(crate) fn read_u64s(r: &mut dyn Read, count: u64) -> Result<Vec<u64>, FormatError> {
@@ -428,12 +490,12 @@ pub(crate) fn read_u32s(r: &mut dyn Read, count: u64) -> Result<Vec<u32>, Format
     read_chunked(r, count, u32::from_le_bytes)
 }
 
+/// Reads `count` `f32`s into `out`, which the caller has reserved (fallibly) for them.
 pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Result<(), FormatError> {
     if !cfg!(target_endian = "little") {
         return read_chunked_into(r, count, f32::from_le_bytes, out);
     }
-    // Read straight into the vector's memory, a chunk at a time, so it only grows as far as
-    // the data actually goes.
+    // Read straight into the vector's memory, a chunk at a time.
     const CHUNK: u64 = 1 << 18;
     let mut left = count;
     while left > 0 {
@@ -441,10 +503,7 @@ pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Res
         let start = out.len();
         crate::hugepage::reserve(out, take);
         out.resize(start + take, 0.0);
-        r.read_exact(bytemuck::cast_slice_mut(&mut out[start..])).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => FormatError::Truncated,
-            _ => corrupt(format!("decompression failed: {e}")),
-        })?;
+        r.read_exact(bytemuck::cast_slice_mut(&mut out[start..])).map_err(stream_err)?;
         left -= take as u64;
     }
     Ok(())
@@ -475,10 +534,7 @@ fn read_chunked_into<T, const N: usize>(
     let mut left = count;
     while left > 0 {
         let take = (left.min((buf.len() / N) as u64) as usize) * N;
-        r.read_exact(&mut buf[..take]).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => FormatError::Truncated,
-            _ => corrupt(format!("decompression failed: {e}")),
-        })?;
+        r.read_exact(&mut buf[..take]).map_err(stream_err)?;
         out.extend(buf[..take].chunks_exact(N).map(|c| {
             let mut a = [0u8; N];
             a.copy_from_slice(c);
@@ -496,17 +552,18 @@ pub(crate) fn read_opt_entries<T>(
     decode: impl Fn(Vec<u8>) -> Result<T, FormatError>,
 ) -> Result<Vec<Option<T>>, FormatError> {
     let mut out = Vec::new();
-    let mut len = [0u8; 4];
     for _ in 0..count {
-        r.read_exact(&mut len).map_err(|_| FormatError::Truncated)?;
+        let Some(len) = codec::read_array::<4>(r).map_err(stream_err)? else {
+            return Err(FormatError::Truncated);
+        };
         match u32::from_le_bytes(len) {
             NONE_LEN => out.push(None),
-            n if n > MAX_ENTRY_LEN => {
-                return Err(corrupt(format!("entry length {n} exceeds {MAX_ENTRY_LEN}")));
+            n if n as usize > MAX_ENTRY_BYTES => {
+                return Err(corrupt(format!("entry length {n} exceeds {MAX_ENTRY_BYTES}")));
             }
             n => {
                 let mut bytes = Vec::new();
-                (&mut *r).take(u64::from(n)).read_to_end(&mut bytes).map_err(|e| corrupt(e.to_string()))?;
+                (&mut *r).take(u64::from(n)).read_to_end(&mut bytes).map_err(stream_err)?;
                 if bytes.len() != n as usize {
                     return Err(FormatError::Truncated);
                 }
@@ -531,27 +588,13 @@ pub(crate) fn write_graph(w: &mut dyn Write, g: &GraphView<'_>) -> io::Result<()
     write_u32s(w, (g.upper)())
 }
 
-/// What [`write_graph`] needs from a graph, without this module knowing its type.
-pub(crate) struct GraphView<'a> {
-    pub m: u32,
-    pub entry: Option<(u32, u8)>,
-    pub levels: &'a [u8],
-    pub layer0: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
-    pub upper_start: &'a [u32],
-    pub upper_words: usize,
-    pub upper: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
+/// The most raw bytes a graph of `nodes` nodes with links per layer `m` can take.
+pub(crate) fn max_graph_bytes(nodes: u64, m: u64) -> u64 {
+    let per_node = 1 + (2 * m + 1) * 4 + 4 + u64::from(MAX_LEVEL) * (m + 1) * 4;
+    28u64.saturating_add(nodes.saturating_mul(per_node))
 }
 
-/// The graph arrays as read; the index validates them before use.
-pub(crate) struct GraphParts {
-    pub m: u32,
-    pub entry: Option<(u32, u8)>,
-    pub levels: Vec<u8>,
-    pub layer0: Vec<u32>,
-    pub upper_start: Vec<u32>,
-    pub upper: Vec<u32>,
-}
-
+/// Reads a graph payload written by [`write_graph`]; the index validates the parts before use.
 pub(crate) fn read_graph(r: &mut dyn Read, expected_nodes: u64) -> Result<GraphParts, FormatError> {
     let head = read_u32s(r, 3)?;
     let counts = read_u64s(r, 2)?;
@@ -561,22 +604,13 @@ pub(crate) fn read_graph(r: &mut dyn Read, expected_nodes: u64) -> Result<GraphP
             "graph of {nodes} nodes with m = {m} does not fit {expected_nodes} rows"
         )));
     }
+    if upper_words > nodes.saturating_mul(u64::from(MAX_LEVEL) * (u64::from(m) + 1)) {
+        return Err(corrupt(format!("{upper_words} upper link words for {nodes} nodes")));
+    }
     let entry = (head[1] != u32::MAX).then(|| (head[1], head[2].min(255) as u8));
     let levels = read_u8s(r, nodes)?;
     let layer0 = read_u32s(r, nodes.saturating_mul(2 * u64::from(m) + 1))?;
     let upper_start = read_u32s(r, nodes)?;
     let upper = read_u32s(r, upper_words)?;
     Ok(GraphParts { m, entry, levels, layer0, upper_start, upper })
-}
-
-fn le_u32(b: &[u8]) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
-    u32::from_le_bytes(a)
-}
-
-fn le_u64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_le_bytes(a)
 }

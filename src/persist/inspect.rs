@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::PersistenceError;
-use super::format::{self, CrcReader, FormatError, Preamble, Tag};
+use super::format::{self, FormatError, Preamble, Sections};
 
 /// One section as found in a file.
 #[derive(Debug, Clone, Serialize)]
@@ -47,15 +47,17 @@ impl FileReport {
     }
 }
 
-/// Reads the header and checks every section of the file at `path`.
+/// Reads the header and checks every section of the file at `path`, walking the sections
+/// exactly as the loader does.
 pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
     let io_err = |e: io::Error| PersistenceError::io(path, e);
-    let mut r = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err)?);
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
     let mut first = [0u8; 1];
     if r.read(&mut first).map_err(io_err)? == 1 && first[0] == b'{' {
-        let mut rest = Vec::new();
+        let mut rest = vec![b'{'];
         r.read_to_end(&mut rest).map_err(io_err)?;
-        rest.insert(0, b'{');
         let v: serde_json::Value = serde_json::from_slice(&rest).map_err(|e| PersistenceError::Corrupt {
             path: path.into(),
             section: "v1 json",
@@ -77,39 +79,32 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
         }
         Ok(Preamble::BadMagic) => return Err(PersistenceError::NotACollectionFile { path: path.into() }),
         Err(e) => {
-            let reason = match e {
-                FormatError::Io(e) => e.to_string(),
-                FormatError::Truncated => "the header is truncated".into(),
-                FormatError::Corrupt(c) => c,
-            };
             return Err(PersistenceError::Corrupt {
                 path: path.into(),
                 section: "header",
                 offset: 0,
-                reason,
+                reason: e.to_string(),
             });
         }
     };
-    let mut offset = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
+    let start = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
     let mut report = FileReport {
         format_version: format::FORMAT_VERSION,
         header: serde_json::to_value(&header).unwrap_or_default(),
         sections: Vec::new(),
         problem: None,
     };
+    let mut sections = Sections::new(r, start, len);
     loop {
-        let h = match format::read_section_header(&mut r) {
-            Ok(h) => h,
-            Err(e) => {
-                report.problem = Some(format!("bad section header at byte {offset}: {e:?}"));
+        let (offset, h) = match sections.next() {
+            Ok(Some(next)) => next,
+            Ok(None) => break,
+            Err((offset, e)) => {
+                report.problem = Some(format!("bad section header at byte {offset}: {e}"));
                 break;
             }
         };
-        if h.tag == Tag::End {
-            break;
-        }
-        let mut stored = CrcReader::new((&mut r).take(h.stored_len));
-        let copied = io::copy(&mut stored, &mut io::sink()).map_err(io_err)?;
+        let checked = sections.skip(&h);
         let codec = match h.codec {
             0 => "none",
             1 => "zstd",
@@ -121,13 +116,16 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
             codec,
             raw_len: h.raw_len,
             stored_len: h.stored_len,
-            checksum_ok: copied == h.stored_len && stored.crc() == h.crc,
+            checksum_ok: matches!(checked, Ok(true)),
         });
-        if copied != h.stored_len {
-            report.problem = Some(format!("the {} section at byte {offset} is truncated", h.tag.name()));
-            break;
+        match checked {
+            Ok(_) => {}
+            Err(FormatError::Io(e)) => return Err(io_err(e)),
+            Err(_) => {
+                report.problem = Some(format!("the {} section at byte {offset} is truncated", h.tag.name()));
+                break;
+            }
         }
-        offset += format::SECTION_HEADER_LEN + h.stored_len;
     }
     Ok(report)
 }

@@ -14,21 +14,41 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{now_rfc3339, sync_dir, write_atomically};
+use super::fs::{file_checksum, now_rfc3339, remove_stale_temps, sync_dir, with_suffix, write_atomically};
+use super::layout::{COLLECTIONS, CONFIG, MANIFEST, collection_file};
+use super::snapshot::LoadedCollection;
 use super::{LoadOptions, PersistenceError, SaveOptions};
-use crate::collection::Collection;
-use crate::config::{IndexType, SimilarityMetric};
+use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
 
-pub(crate) const MANIFEST: &str = "manifest.json";
-const CONFIG: &str = "config.json";
-const COLLECTIONS: &str = "collections";
 const MANIFEST_VERSION: u32 = 2;
+
+/// A collection as a directory save sees it. `Collection` implements it, so persistence never
+/// names the type.
+pub(crate) trait SnapshotSource: Send + Sync {
+    /// The collection's name (and file name).
+    fn name(&self) -> &str;
+    /// Its random identity and change counter: an unchanged pair means an unchanged file.
+    fn identity(&self) -> (u64, u64);
+    /// Saves it to `path`; returns its record count and config as saved.
+    fn save_snapshot(
+        &self,
+        path: &Path,
+        options: &SaveOptions,
+    ) -> Result<(u64, CollectionConfig), PersistenceError>;
+}
+
+/// A collection read back from a directory, with the identity the manifest recorded.
+pub(crate) struct DirectoryEntry {
+    pub collection: LoadedCollection,
+    pub uid: u64,
+    pub generation: u64,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Manifest {
@@ -69,24 +89,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PersistenceError + '_ {
     move |e| PersistenceError::io(path, e)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// crc32c of a whole file, streamed.
-pub(crate) fn file_checksum(path: &Path) -> Result<u32, PersistenceError> {
-    let mut f = fs::File::open(path).map_err(io_err(path))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut crc = 0;
-    loop {
-        let n = f.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            return Ok(crc);
-        }
-        crc = crc32c::crc32c_append(crc, &buf[..n]);
-    }
+fn checksum(path: &Path) -> Result<u32, PersistenceError> {
+    file_checksum(path).map_err(io_err(path))
 }
 
 pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, PersistenceError> {
@@ -120,22 +124,17 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, PersistenceE
     Ok(Some(manifest))
 }
 
-/// Collection names are `[A-Za-z0-9_-]{1,64}`, so they are safe file names as they are.
-fn collection_file(name: &str) -> String {
-    format!("{COLLECTIONS}/{name}.vlc")
-}
-
 /// Saves `collections` into `dir`, rewriting only those changed since they were last saved
 /// there. Returns the names that were written.
 pub(crate) fn save_directory(
     dir: &Path,
-    collections: &[Collection],
+    collections: &[&dyn SnapshotSource],
     config: Option<&DirConfig>,
     options: &SaveOptions,
     checkpoint_seq: Option<u64>,
 ) -> Result<Vec<String>, PersistenceError> {
     let coll_dir = dir.join(COLLECTIONS);
-    fs::create_dir_all(&coll_dir).map_err(io_err(&coll_dir))?;
+    super::fs::create_dir_durably(&coll_dir).map_err(io_err(&coll_dir))?;
     let previous = read_manifest(dir)?;
     let old: HashMap<&str, &ManifestEntry> =
         previous.iter().flat_map(|m| &m.collections).map(|e| (e.name.as_str(), e)).collect();
@@ -144,7 +143,7 @@ pub(crate) fn save_directory(
     for c in collections {
         let file = collection_file(c.name());
         let path = dir.join(&file);
-        let (uid, generation) = (c.uid(), c.generation());
+        let (uid, generation) = c.identity();
         if let Some(e) = old.get(c.name())
             && e.uid == uid
             && e.generation == generation
@@ -157,19 +156,15 @@ pub(crate) fn save_directory(
         let next = with_suffix(&path, ".next");
         // The generation is read before the snapshot: a write racing the save makes the
         // collection look changed next time, never unchanged.
-        c.save_to_file(&next, options).map_err(|e| match e {
-            crate::Error::Persistence(p) => p,
-            other => PersistenceError::io(&next, io::Error::other(other.to_string())),
-        })?;
-        let info = c.info();
+        let (count, saved) = c.save_snapshot(&next, options)?;
         entries.push(ManifestEntry {
             name: c.name().to_owned(),
             file,
-            count: info.count as u64,
-            dimension: info.dimension,
-            metric: info.metric,
-            index: info.index,
-            checksum: file_checksum(&next)?,
+            count,
+            dimension: saved.dimension,
+            metric: saved.metric,
+            index: saved.index,
+            checksum: checksum(&next)?,
             generation,
             uid,
         });
@@ -211,7 +206,7 @@ fn roll_forward(dir: &Path, manifest: &Manifest) -> Result<(), PersistenceError>
     for e in &manifest.collections {
         let path = dir.join(&e.file);
         let next = with_suffix(&path, ".next");
-        if next.exists() && file_checksum(&next)? == e.checksum {
+        if next.exists() && checksum(&next)? == e.checksum {
             fs::rename(&next, &path).map_err(io_err(&path))?;
             moved = true;
         }
@@ -223,24 +218,31 @@ fn roll_forward(dir: &Path, manifest: &Manifest) -> Result<(), PersistenceError>
     Ok(())
 }
 
-/// Best-effort removal of files a crashed or superseded save left behind.
+/// Best-effort removal of files a crashed or superseded save left behind: collection files the
+/// manifest no longer names, and temporary files of interrupted atomic writes (the manifest's
+/// own included). The caller holds the directory's lock.
 fn clean_up(dir: &Path, manifest: &Manifest) {
+    remove_stale_temps(dir);
+    let coll_dir = dir.join(COLLECTIONS);
+    remove_stale_temps(&coll_dir);
     let keep: Vec<PathBuf> = manifest.collections.iter().map(|e| dir.join(&e.file)).collect();
-    let Ok(entries) = fs::read_dir(dir.join(COLLECTIONS)) else { return };
+    let Ok(entries) = fs::read_dir(&coll_dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name.ends_with(".vlc")
-            || name.ends_with(".vlc.next")
-            || (name.starts_with('.') && name.contains(".tmp-"));
+        let ours = name.ends_with(".vlc") || name.ends_with(".vlc.next");
         if ours && !keep.contains(&path) {
             let _ = fs::remove_file(&path);
         }
     }
 }
 
-/// Loads every collection the manifest names, concurrently; all or nothing.
-pub(crate) fn load_directory(dir: &Path, options: &LoadOptions) -> Result<Vec<Collection>, PersistenceError> {
+/// Loads every collection the manifest names, concurrently; all or nothing. The caller holds
+/// the directory's lock (roll-forward and clean-up change files).
+pub(crate) fn load_directory(
+    dir: &Path,
+    options: &LoadOptions,
+) -> Result<Vec<DirectoryEntry>, PersistenceError> {
     let manifest = read_manifest(dir)?.ok_or_else(|| {
         PersistenceError::io(
             dir.join(MANIFEST),
@@ -248,12 +250,12 @@ pub(crate) fn load_directory(dir: &Path, options: &LoadOptions) -> Result<Vec<Co
         )
     })?;
     roll_forward(dir, &manifest)?;
-    let loaded: Vec<Result<Collection, PersistenceError>> = manifest
+    let loaded: Vec<Result<DirectoryEntry, PersistenceError>> = manifest
         .collections
         .par_iter()
         .map(|e| {
             let path = dir.join(&e.file);
-            let checksum = file_checksum(&path)?;
+            let checksum = checksum(&path)?;
             if checksum != e.checksum {
                 return Err(PersistenceError::Corrupt {
                     path,
@@ -262,12 +264,19 @@ pub(crate) fn load_directory(dir: &Path, options: &LoadOptions) -> Result<Vec<Co
                     reason: format!("checksum {checksum:08x} differs from the manifest's {:08x}", e.checksum),
                 });
             }
-            let c = Collection::load_from_file(&path, options).map_err(|err| match err {
-                crate::Error::Persistence(p) => p,
-                other => PersistenceError::io(&path, io::Error::other(other.to_string())),
-            })?;
-            c.set_identity(e.uid, e.generation);
-            Ok(c)
+            let collection = super::snapshot::load(&path, options)?;
+            if collection.name != e.name {
+                return Err(PersistenceError::Corrupt {
+                    path,
+                    section: "header",
+                    offset: 0,
+                    reason: format!(
+                        "the file holds collection '{}', the manifest says '{}'",
+                        collection.name, e.name
+                    ),
+                });
+            }
+            Ok(DirectoryEntry { collection, uid: e.uid, generation: e.generation })
         })
         .collect();
     let collections = loaded.into_iter().collect::<Result<Vec<_>, _>>()?;

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::PersistenceError;
-use super::snapshot::{LoadedCollection, build_index};
+use super::snapshot::LoadedCollection;
 use crate::config::{CollectionConfig, HnswParams, IndexType, SimilarityMetric};
-use crate::index::distance::normalize;
+use crate::index::build_index;
 use crate::store::VectorStore;
 
 #[derive(Deserialize)]
@@ -166,11 +166,9 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
         let start = vectors.len();
         vectors.extend(r.values.iter().map(|&x| x as f32));
         let row = &mut vectors[start..];
-        if row.iter().any(|x| !x.is_finite()) {
-            return Err(corrupt(format!("record {} has a value that is not a finite f32", r.id)));
-        }
-        if metric == SimilarityMetric::Cosine && normalize(row) == 0.0 {
-            return Err(corrupt(format!("record {} is a zero vector, which cosine cannot compare", r.id)));
+        crate::vector::check(row, dim, metric).map_err(|e| corrupt(format!("record {}: {e}", r.id)))?;
+        if metric == SimilarityMetric::Cosine {
+            crate::vector::normalize(row);
         }
         let md = match r.metadata {
             None | Some(Value::Null) => None,
@@ -184,9 +182,9 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
     let store =
         VectorStore::from_columns(dim, vectors, ids, vec![true; n], texts, metadata).map_err(corrupt)?;
     let next_id = file.next_id.unwrap_or(0).max(store.max_id().map_or(0, |m| m.saturating_add(1)));
-    let index = build_index(path, &config, &store, None);
+    let (index, _) = build_index(&config, &store, None);
     let created_at =
-        file.metadata.created_at.or(file.header.created_at).unwrap_or_else(super::snapshot::now_rfc3339);
+        file.metadata.created_at.or(file.header.created_at).unwrap_or_else(super::fs::now_rfc3339);
     Ok(LoadedCollection { name, config, created_at, next_id, embedding_model: None, store, index })
 }
 

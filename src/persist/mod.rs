@@ -6,8 +6,13 @@
 //! Loading is all-or-nothing: any damage is a [`PersistenceError`] naming the file, section and
 //! offset, and nothing live is touched. The JSON `.vlc` files of vectorlite 0.1.x load as v1.
 
+pub(crate) mod codec;
+pub(crate) mod durable;
+pub mod fault;
 pub(crate) mod format;
+pub(crate) mod fs;
 mod inspect;
+pub mod layout;
 pub(crate) mod manifest;
 mod merge;
 mod migrate;
@@ -19,6 +24,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use self::durable::{DurabilityOptions, RepairReport, repair};
 pub use self::format::Compression;
 pub use self::inspect::{FileReport, SectionReport, inspect_file};
 pub use self::merge::{ConflictPolicy, LoadMode, MergeOptions, MergeReport, MergeStats};
@@ -69,6 +75,9 @@ pub struct SaveOptions {
 pub struct LoadOptions {
     /// Called as the load advances.
     pub progress: Option<ProgressFn>,
+    /// The most bytes one file may decompress to (default: the memory available). A file that
+    /// declares more fails with a clear error instead of exhausting memory.
+    pub max_memory: Option<u64>,
 }
 
 /// Why a file could not be saved or loaded. Every variant names the file.
@@ -132,5 +141,17 @@ pub enum PersistenceError {
 impl PersistenceError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         PersistenceError::Io { path: path.into(), source }
+    }
+
+    /// The file or directory the error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            PersistenceError::Io { path, .. }
+            | PersistenceError::NotACollectionFile { path }
+            | PersistenceError::NewerFormat { path, .. }
+            | PersistenceError::Truncated { path, .. }
+            | PersistenceError::Corrupt { path, .. }
+            | PersistenceError::Locked { path, .. } => path,
+        }
     }
 }

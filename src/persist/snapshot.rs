@@ -1,23 +1,21 @@
 //! Collection <-> `.vlc` file. Saving streams each section from the live store through the
 //! compressor while the collection's read lock is held: searches go on, writers wait for the
 //! save to finish, and no second copy of the data is made. Files are replaced atomically.
-//! Loading validates everything before building the collection.
+//! Loading validates everything before anything is built, and bounds what it decompresses by
+//! what the header allows (and the memory the machine has), so a hostile file fails cleanly.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::format::{self, FileHeader, FormatError, Preamble, SectionHeader, Tag};
+use super::format::{self, FileHeader, FormatError, Preamble, Sections, Tag};
 use super::{LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
-use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION};
-use crate::index::distance::Distance;
-use crate::index::hnsw::HnswIndex;
-use crate::index::hnsw::graph::Graph;
-use crate::index::{VectorIndex, new_index};
+use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES};
+use crate::index::hnsw::graph::{Graph, GraphParts};
+use crate::index::{VectorIndex, build_index};
 use crate::store::{MAX_SLOTS, VectorStore};
 
 /// What a save needs from a collection, borrowed under its read lock.
@@ -26,7 +24,7 @@ pub(crate) struct SnapshotView<'a> {
     pub config: CollectionConfig,
     pub created_at: &'a str,
     pub next_id: u64,
-    pub embedding_model: Option<String>,
+    pub embedding_model: Option<&'a str>,
     pub store: &'a VectorStore,
     pub graph: Option<&'a Graph>,
 }
@@ -102,10 +100,6 @@ impl Write for ProgressWriter<'_, '_> {
     }
 }
 
-pub(crate) fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 /// Saves a collection to `path` atomically.
 pub(crate) fn save(
     view: &SnapshotView<'_>,
@@ -125,13 +119,13 @@ pub(crate) fn save(
         metric: view.config.metric,
         index: view.config.index,
         next_id: view.next_id,
-        embedding_model: view.embedding_model.clone(),
+        embedding_model: view.embedding_model.map(str::to_owned),
     };
     let rows = store.slots() as u64;
     let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8);
     let mut tracker = ProgressTracker::new(options.progress.clone(), raw_estimate, store.len() as u64);
     let c = options.compression;
-    write_atomically(path, options.backup, |w| {
+    super::fs::write_atomically(path, options.backup, |w| {
         format::write_preamble(w, &header)?;
         let mut section =
             |w: &mut BufWriter<File>, tag: Tag, body: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
@@ -171,77 +165,15 @@ pub(crate) fn save(
     Ok(())
 }
 
-/// Writes a file through `write` into a temporary file beside `path`, syncs it, optionally
-/// keeps the old file as `<path>.bak`, renames the new one over `path`, and syncs the
-/// directory. A crash leaves either the old file or the new one, never a torn one.
-pub(crate) fn write_atomically(
-    path: &Path,
-    backup: bool,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
-) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = parent_dir(path);
-    let file_name = path.file_name().ok_or_else(|| io::Error::other("the path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create_new(&tmp)?);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        if backup && path.exists() {
-            let bak = backup_path(path);
-            let _ = fs::remove_file(&bak);
-            // A hard link keeps the old file reachable under `path` until the rename below.
-            fs::hard_link(path, &bak).or_else(|_| fs::copy(path, &bak).map(drop))?;
-        }
-        fs::rename(&tmp, path)?;
-        sync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-pub(crate) fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".bak");
-    PathBuf::from(name)
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Makes a rename durable: the directory entry itself must reach the disk.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Counts bytes read, for error offsets and progress.
-struct CountingReader<R> {
+/// Counts bytes read, for progress.
+struct ProgressReader<R> {
     inner: R,
-    pos: u64,
     tracker: ProgressTracker,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for ProgressReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.pos += n as u64;
         self.tracker.advance(n as u64);
         Ok(n)
     }
@@ -251,22 +183,52 @@ impl<R: Read> Read for CountingReader<R> {
 pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollection, PersistenceError> {
     let file = File::open(path).map_err(|e| PersistenceError::io(path, e))?;
     let len = file.metadata().map_err(|e| PersistenceError::io(path, e))?.len();
-    let mut r = CountingReader {
+    let budget = options.max_memory.or_else(available_memory).unwrap_or(u64::MAX);
+    let mut r = ProgressReader {
         inner: BufReader::with_capacity(1 << 20, file),
-        pos: 0,
         tracker: ProgressTracker::new(options.progress.clone(), len, 0),
     };
+    let records = std::cell::Cell::new(0);
+    let loaded = load_from(path, &mut r, len, budget, &|count| records.set(count))?;
+    r.tracker.state.records_total = records.get();
+    r.tracker.finish();
+    Ok(loaded)
+}
+
+/// Memory the machine can still give (Linux: `MemAvailable`), the default bound on what one
+/// load may decompress.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Loads a collection from `r`, the `len` bytes of the file at `path` (named in errors);
+/// decompresses at most `budget` bytes in all. `on_count` hears the record count once the
+/// header is read.
+pub(crate) fn load_from(
+    path: &Path,
+    r: &mut impl Read,
+    len: u64,
+    budget: u64,
+    on_count: &dyn Fn(u64),
+) -> Result<LoadedCollection, PersistenceError> {
     let mut first = [0u8; 1];
     let sniffed = r.read(&mut first).map_err(|e| PersistenceError::io(path, e))?;
     if sniffed == 1 && (first[0] == b'{' || first[0].is_ascii_whitespace()) {
-        let mut rest = Vec::new();
-        r.read_to_end(&mut rest).map_err(|e| PersistenceError::io(path, e))?;
-        let mut json = Vec::with_capacity(rest.len() + 1);
-        json.push(first[0]);
-        json.extend_from_slice(&rest);
-        let loaded = super::migrate::load_v1(path, &json)?;
-        r.tracker.finish();
-        return Ok(loaded);
+        if len > budget {
+            let reason = format!("a {len}-byte JSON file is more than the {budget} bytes this load may use");
+            return Err(PersistenceError::Corrupt {
+                path: path.into(),
+                section: "v1 json",
+                offset: 0,
+                reason,
+            });
+        }
+        let mut json = vec![first[0]];
+        r.read_to_end(&mut json).map_err(|e| PersistenceError::io(path, e))?;
+        return super::migrate::load_v1(path, &json);
     }
     let err = |section: &'static str, offset: u64, e: FormatError| match e {
         FormatError::Io(source) => PersistenceError::Io { path: path.into(), source },
@@ -275,8 +237,8 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
             PersistenceError::Corrupt { path: path.into(), section, offset, reason }
         }
     };
-    let mut rest = (&first[..sniffed]).chain(&mut r);
-    let header = match format::read_preamble(&mut rest).map_err(|e| err("header", 0, e))? {
+    let mut counted = (&first[..sniffed]).chain(&mut *r);
+    let header = match format::read_preamble(&mut counted).map_err(|e| err("header", 0, e))? {
         Preamble::V2(h) => h,
         Preamble::Newer(version) => return Err(PersistenceError::NewerFormat { path: path.into(), version }),
         Preamble::BadMagic => return Err(PersistenceError::NotACollectionFile { path: path.into() }),
@@ -291,59 +253,70 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
     if header.slots > MAX_SLOTS as u64 || header.count > header.slots {
         return Err(bad_header(format!("{} records in {} slots", header.count, header.slots)));
     }
-    r.tracker.state.records_total = header.count;
+    on_count(header.count);
     let n = header.slots;
     let dim = header.dimension as u64;
-
+    let m = match config.index {
+        IndexType::HNSW(p) => p.m as u64,
+        IndexType::Flat => 0,
+    };
+    let start = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
+    let mut sections = Sections::new(counted, start, len);
     let mut columns = Columns::default();
-    loop {
-        let offset = r.pos;
-        let h: SectionHeader =
-            format::read_section_header(&mut r).map_err(|e| err("section header", offset, e))?;
+    let mut left = budget;
+    while let Some((offset, h)) = sections.next().map_err(|(offset, e)| err("section header", offset, e))? {
         let name = h.tag.name();
-        if h.stored_len > len.saturating_sub(r.pos) {
-            return Err(PersistenceError::Truncated { path: path.into(), section: name, offset });
-        }
-        // Fixed-size sections must declare exactly their size before anything is allocated.
-        let expect_raw = |expected: Option<u64>| match expected {
-            Some(e) if e == h.raw_len => Ok(()),
-            _ => Err(err(
-                name,
-                offset,
-                format::corrupt(format!("{} bytes for {n} rows of this section", h.raw_len)),
-            )),
+        let fail = |e: FormatError| err(name, offset, e);
+        // What the header allows this section to decompress to: exactly its size for the
+        // fixed-size columns, a bound for the rest.
+        let allowed = match h.tag {
+            Tag::Ids => n.checked_mul(8),
+            Tag::Vectors => n.checked_mul(dim * 4),
+            Tag::Live => Some(n),
+            Tag::Texts | Tag::Metadata => n.checked_mul(4 + MAX_ENTRY_BYTES as u64),
+            Tag::Hnsw => Some(format::max_graph_bytes(n, m)),
+            Tag::End => Some(0),
         };
-        match h.tag {
-            Tag::End => break,
-            Tag::Ids => {
-                expect_raw(n.checked_mul(8))?;
-                columns.ids = Some(
-                    format::read_section(&mut r, &h, |raw| format::read_u64s(raw, n))
-                        .map_err(|e| err(name, offset, e))?,
-                );
+        let fixed = matches!(h.tag, Tag::Ids | Tag::Vectors | Tag::Live);
+        match allowed {
+            Some(a) if h.raw_len == a || (!fixed && h.raw_len <= a) => {}
+            _ => {
+                let reason = format!("{} bytes for {n} rows of this section", h.raw_len);
+                return Err(fail(format::corrupt(reason)));
             }
+        }
+        if h.raw_len > left {
+            let reason = format!(
+                "decompressing it would take {} bytes, more than the {left} left for this load \
+                 (LoadOptions::max_memory, or the memory available)",
+                h.raw_len
+            );
+            return Err(fail(format::corrupt(reason)));
+        }
+        left -= h.raw_len;
+        match h.tag {
+            // `Sections::next` answers `None` at the end section.
+            Tag::End => {}
+            Tag::Ids => columns.ids = Some(sections.read(&h, |raw| format::read_u64s(raw, n)).map_err(fail)?),
             Tag::Vectors => {
-                expect_raw(n.checked_mul(dim * 4))?;
-                let mut v = Vec::new();
-                crate::hugepage::reserve(&mut v, 0);
-                format::read_section(&mut r, &h, |raw| format::read_f32s(raw, n * dim, &mut v))
-                    .map_err(|e| err(name, offset, e))?;
+                let mut v: Vec<f32> = Vec::new();
+                v.try_reserve_exact((n * dim) as usize)
+                    .map_err(|_| fail(format::corrupt(format!("cannot allocate {} vectors", n))))?;
+                sections.read(&h, |raw| format::read_f32s(raw, n * dim, &mut v)).map_err(fail)?;
                 columns.vectors = Some(v);
             }
             Tag::Live => {
-                expect_raw(Some(n))?;
-                let live = format::read_section(&mut r, &h, |raw| format::read_u8s(raw, n))
-                    .map_err(|e| err(name, offset, e))?;
+                let live = sections.read(&h, |raw| format::read_u8s(raw, n)).map_err(fail)?;
                 if live.iter().any(|&b| b > 1) {
-                    return Err(err(name, offset, format::corrupt("live flags must be 0 or 1")));
+                    return Err(fail(format::corrupt("live flags must be 0 or 1")));
                 }
                 columns.live = Some(live.into_iter().map(|b| b == 1).collect());
             }
             Tag::Texts => {
                 let decode =
                     |b: Vec<u8>| String::from_utf8(b).map_err(|_| format::corrupt("text is not UTF-8"));
-                let texts = format::read_section(&mut r, &h, |raw| format::read_opt_entries(raw, n, decode));
-                columns.texts = Some(texts.map_err(|e| err(name, offset, e))?);
+                let texts = sections.read(&h, |raw| format::read_opt_entries(raw, n, decode));
+                columns.texts = Some(texts.map_err(fail)?);
             }
             Tag::Metadata => {
                 let decode = |b: Vec<u8>| match serde_json::from_slice::<Value>(&b) {
@@ -351,25 +324,24 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
                     Ok(_) => Err(format::corrupt("metadata is not a JSON object")),
                     Err(e) => Err(format::corrupt(format!("metadata is not JSON: {e}"))),
                 };
-                let metadata =
-                    format::read_section(&mut r, &h, |raw| format::read_opt_entries(raw, n, decode));
-                columns.metadata = Some(metadata.map_err(|e| err(name, offset, e))?);
+                let metadata = sections.read(&h, |raw| format::read_opt_entries(raw, n, decode));
+                columns.metadata = Some(metadata.map_err(fail)?);
             }
             Tag::Hnsw => {
                 // The graph is a cache: if it cannot be read, it is rebuilt below.
-                match format::read_section(&mut r, &h, |raw| format::read_graph(raw, n)) {
+                match sections.read(&h, |raw| format::read_graph(raw, n)) {
                     Ok(parts) => columns.graph = Some(parts),
                     Err(FormatError::Io(source)) => {
                         return Err(PersistenceError::Io { path: path.into(), source });
                     }
                     Err(e) => {
-                        tracing::warn!(path = %path.display(), offset, "unreadable HNSW graph cache ({e:?}); rebuilding");
+                        tracing::warn!(path = %path.display(), offset, "unreadable HNSW graph cache ({e}); rebuilding");
                     }
                 }
             }
         }
     }
-    let end = r.pos;
+    let end = sections.position();
     let (Some(ids), Some(vectors), Some(live), Some(texts), Some(metadata)) =
         (columns.ids, columns.vectors, columns.live, columns.texts, columns.metadata)
     else {
@@ -380,10 +352,10 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
             reason: "a required section (ids, vectors, live, texts, metadata) is missing".into(),
         });
     };
+    let records =
+        |reason| PersistenceError::Corrupt { path: path.into(), section: "records", offset: end, reason };
     let mut store =
-        VectorStore::from_columns(header.dimension, vectors, ids, live, texts, metadata).map_err(
-            |reason| PersistenceError::Corrupt { path: path.into(), section: "records", offset: end, reason },
-        )?;
+        VectorStore::from_columns(header.dimension, vectors, ids, live, texts, metadata).map_err(records)?;
     if config.index == IndexType::Flat {
         // Flat deletes by swapping rows out and never expects tombstones.
         store.compact();
@@ -396,8 +368,10 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<LoadedCollectio
             reason: format!("header counts {} records, the file holds {}", header.count, store.len()),
         });
     }
-    let index = build_index(path, &config, &store, columns.graph);
-    r.tracker.finish();
+    let (index, rejected) = build_index(&config, &store, columns.graph);
+    if let Some(why) = rejected {
+        tracing::warn!(path = %path.display(), "{why}");
+    }
     let next_id = header.next_id.max(store.max_id().map_or(0, |m| m.saturating_add(1)));
     Ok(LoadedCollection {
         name: header.name,
@@ -417,27 +391,5 @@ struct Columns {
     live: Option<Vec<bool>>,
     texts: Option<Vec<Option<String>>>,
     metadata: Option<Vec<Option<Value>>>,
-    graph: Option<format::GraphParts>,
-}
-
-/// The index for a loaded store: the saved graph when it is valid, else a fresh build.
-pub(crate) fn build_index(
-    path: &Path,
-    config: &CollectionConfig,
-    store: &VectorStore,
-    graph: Option<format::GraphParts>,
-) -> Box<dyn VectorIndex> {
-    if let (IndexType::HNSW(params), Some(parts)) = (config.index, graph) {
-        match Graph::from_parts(parts, params.m) {
-            Ok(graph) => return Box::new(HnswIndex::with_graph(params, Distance::new(config.metric), graph)),
-            Err(reason) => {
-                tracing::warn!(path = %path.display(), "invalid HNSW graph cache ({reason}); rebuilding")
-            }
-        }
-    } else if matches!(config.index, IndexType::HNSW(_)) && store.slots() > 0 {
-        tracing::warn!(path = %path.display(), "no HNSW graph cache; rebuilding");
-    }
-    let mut index = new_index(config);
-    index.insert(store, 0..store.slots() as u32);
-    index
+    graph: Option<GraphParts>,
 }

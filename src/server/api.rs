@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::collection::CollectionInfo;
-use crate::config::{HnswParams, SimilarityMetric};
+use crate::config::HnswParams;
 
 /// `POST /collections`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -16,7 +16,8 @@ pub struct CreateCollection {
     pub name: String,
     /// Defaults to the embedding model's dimension when the server has one.
     pub dimension: Option<usize>,
-    pub metric: Option<SimilarityMetric>,
+    /// `cosine` (default), `euclidean` (`l2`), `dot` or `manhattan` (`l1`).
+    pub metric: Option<String>,
     /// `"flat"`, `"hnsw"`, or `{"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 48}`.
     pub index: Option<IndexSpec>,
     /// 0.1.x: `"flat"` or `"hnsw"`.
@@ -246,7 +247,6 @@ pub struct ErrorBody {
 /// A stable machine-readable code and a message for humans.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Such as `dimension_mismatch`, `collection_not_found`, `bad_request`.
-    pub code: String,
+    pub code: super::error::ErrorCode,
     pub message: String,
 }

@@ -87,20 +87,29 @@ pub(super) async fn track(State(state): State<AppState>, req: Request, next: Nex
         content_type = "text/plain; version=0.0.4")))]
 pub(super) async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    m.records.clear();
-    for name in state.client.list_collections() {
-        if let Ok(c) = state.client.collection(&name) {
-            m.records.get_or_create(&CollectionLabels { collection: name }).set(c.len() as i64);
+    // Counting takes each collection's lock, which a long write may hold: not on this thread.
+    let counts = match state.client() {
+        Ok(client) => {
+            let client = client.clone();
+            let counted = state.blocking(move || {
+                Ok(client
+                    .list_collections()
+                    .into_iter()
+                    .filter_map(|name| client.collection(&name).ok().map(|c| (name, c.len())))
+                    .collect::<Vec<_>>())
+            });
+            counted.await.unwrap_or_default()
         }
+        Err(_) => Vec::new(),
+    };
+    m.records.clear();
+    for (name, len) in counts {
+        m.records.get_or_create(&CollectionLabels { collection: name }).set(len as i64);
     }
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &m.registry).is_err() {
-        return super::error::ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "metrics encoding failed",
-        )
-        .into_response();
+        return super::error::ApiError::new(super::error::ErrorCode::Internal, "metrics encoding failed")
+            .into_response();
     }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
         .into_response()

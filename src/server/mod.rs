@@ -1,10 +1,16 @@
 //! The HTTP/JSON server: a thin layer over [`VectorLiteClient`]. `router` builds the axum app
-//! (routes, limits, API key, JSON errors everywhere); `serve` opens the data directory as a
+//! (routes, limits, API key, JSON errors everywhere); `serve` starts listening at once (so
+//! `/health` answers "recovering" while a long log replays), opens the data directory as a
 //! durable database (every acknowledged write is in its log), serves until SIGINT/SIGTERM,
 //! finishes in-flight requests and checkpoints.
+//!
+//! Nothing slow runs on the async threads: bodies larger than a few KiB are parsed, and every
+//! library call runs, on tokio's blocking pool, behind a semaphore that bounds how many run at
+//! once, so `/health` stays responsive however the API is used.
 
 mod api;
 pub mod error;
+mod extract;
 mod metrics;
 mod openapi;
 mod routes;
@@ -13,25 +19,22 @@ pub use self::openapi::openapi_document;
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use self::error::ApiError;
+use self::error::{ApiError, ErrorCode};
 use crate::embed::EmbeddingFunction;
 use crate::{DurabilityOptions, VectorLiteClient};
-
-/// Names in the data directory that requests may not read or write: the durable database's
-/// snapshot, log and lock.
-const RESERVED: [&str; 5] = ["manifest.json", "config.json", "collections", "wal", crate::LOCK_FILE];
 
 /// Everything `serve` and `router` need to know.
 #[derive(Debug, Clone)]
@@ -70,12 +73,14 @@ impl ServerConfig {
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub client: Arc<VectorLiteClient>,
+    /// The database, once it has opened (recovery may take a while after a crash).
+    client: Arc<OnceLock<Arc<VectorLiteClient>>>,
     /// The data directory, canonical.
     pub data_dir: PathBuf,
     api_key: Option<Arc<str>>,
     metrics: Arc<metrics::Metrics>,
+    /// Bounds the library calls (and large body parses) running at once on the blocking pool.
+    workers: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -85,21 +90,59 @@ impl AppState {
         data_dir: &Path,
         api_key: Option<String>,
     ) -> std::io::Result<Self> {
+        let state = Self::starting(data_dir, api_key)?;
+        state.set_client(client);
+        Ok(state)
+    }
+
+    /// State for a server whose database is still opening: every route but `/health` answers
+    /// 503 `recovering` until [`set_client`](Self::set_client).
+    pub fn starting(data_dir: &Path, api_key: Option<String>) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
-            client,
+            client: Arc::default(),
             data_dir: data_dir.canonicalize()?,
             api_key: api_key.map(Arc::from),
             metrics: Arc::default(),
+            workers: Arc::new(Semaphore::new(4 * cores.max(2))),
         })
+    }
+
+    /// The database is open: start answering.
+    pub fn set_client(&self, client: Arc<VectorLiteClient>) {
+        let _ = self.client.set(client);
+    }
+
+    /// The database, or 503 `recovering` while it opens.
+    pub fn client(&self) -> Result<&Arc<VectorLiteClient>, ApiError> {
+        self.client.get().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Recovering,
+                "the database is recovering its log after a restart; retry shortly",
+            )
+        })
+    }
+
+    /// Runs library work on the blocking pool, at most a bounded number at once (later calls
+    /// queue), so that the async threads only ever route requests.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit =
+            self.workers.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "shutting down"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("worker task failed: {e}")))?
     }
 
     /// Resolves a file name from a request inside the data directory. Absolute paths, `..`,
     /// and symlinks anywhere on the way are refused, so nothing outside it is read or written.
     pub fn data_path(&self, rel: &str) -> Result<PathBuf, ApiError> {
         let refuse = |why: &str| {
-            ApiError::invalid(
-                "invalid_path",
+            ApiError::new(
+                ErrorCode::InvalidPath,
                 format!("file '{rel}' {why}; give a path inside the data directory"),
             )
         };
@@ -109,7 +152,7 @@ impl AppState {
         }
         // The database's own files: writing over them would corrupt it.
         let first = path.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
-        if first.is_some_and(|f| RESERVED.contains(&f.as_str())) {
+        if first.is_some_and(|f| crate::persist::layout::is_reserved(&f)) {
             return Err(refuse("belongs to the database itself"));
         }
         let mut at = self.data_dir.clone();
@@ -128,7 +171,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let mut app = routes::routes()
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .route_layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(middleware::from_fn_with_state(state.clone(), require_api_key))
         .layer(middleware::map_response(json_errors))
@@ -136,11 +179,15 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit));
     if !config.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        // Named, not `*`: a wildcard does not cover `Authorization` (Fetch spec), so browser
+        // calls with a Bearer key would fail their preflight.
+        let headers = [header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-api-key")];
+        let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any),
+                .allow_methods(methods)
+                .allow_headers(headers),
         );
     }
     app.with_state(state)
@@ -165,12 +212,8 @@ async fn require_api_key(State(state): State<AppState>, req: Request, next: Next
     if matches {
         next.run(req).await
     } else {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong API key (Authorization: Bearer <key>)",
-        )
-        .into_response()
+        ApiError::new(ErrorCode::Unauthorized, "missing or wrong API key (Authorization: Bearer <key>)")
+            .into_response()
     }
 }
 
@@ -182,15 +225,7 @@ async fn json_errors(response: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
-        let code = match status {
-            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-            StatusCode::REQUEST_TIMEOUT => "timeout",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "error",
-        };
-        let reason = status.canonical_reason().unwrap_or("error");
-        return ApiError::new(status, code, reason).into_response();
+        return ApiError::from_status(status).into_response();
     }
     response
 }
@@ -209,27 +244,55 @@ pub enum ServeError {
     Checkpoint(#[source] crate::Error),
 }
 
-/// Opens `config.data_dir` as a durable database (recovering it), serves until SIGINT or
-/// SIGTERM, lets in-flight requests finish, then checkpoints. Prints `listening on http://ADDR`.
+/// Serves `config.data_dir` as a durable database until SIGINT or SIGTERM, lets in-flight
+/// requests finish, then checkpoints. Listens before the database has opened, so `/health`
+/// answers (`"status": "recovering"`) while a long log replays; other routes answer 503
+/// meanwhile. Prints `listening on http://ADDR`.
 pub async fn serve(
     config: ServerConfig,
     embedder: Option<Arc<dyn EmbeddingFunction>>,
 ) -> Result<(), ServeError> {
-    let (dir, durability) = (config.data_dir.clone(), config.durability.clone());
-    let opened = tokio::task::spawn_blocking(move || VectorLiteClient::open(&dir, durability))
-        .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
-    let client = opened.map_err(ServeError::Open)?;
-    client.set_embedder(embedder);
-    let client = Arc::new(client);
-    let dir = &config.data_dir;
-    let state = AppState::new(Arc::clone(&client), dir, config.api_key.clone())?;
-    let app = router(state, &config);
+    let dir = config.data_dir.clone();
+    let state = AppState::starting(&dir, config.api_key.clone())?;
+    let app = router(state.clone(), &config);
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %dir.display(), collections = client.list_collections().len(), "vectorlite serving");
     println!("listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let durability = config.durability.clone();
+    let opening = tokio::task::spawn_blocking(move || {
+        let client = VectorLiteClient::open(&dir, durability)?;
+        client.set_embedder(embedder);
+        Ok::<_, crate::Error>(Arc::new(client))
+    });
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
+    let opener_state = state.clone();
+    let data_dir = config.data_dir.clone();
+    tokio::spawn(async move {
+        let outcome = match opening.await {
+            Ok(Ok(client)) => {
+                tracing::info!(%addr, data_dir = %data_dir.display(), collections = client.list_collections().len(), "vectorlite serving");
+                opener_state.set_client(client);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(ServeError::Open(e)),
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+        };
+        let _ = opened_tx.send(outcome);
+    });
+    // Stop on a signal, or at once if the database cannot be opened.
+    let failure = Arc::new(parking_lot::Mutex::new(None));
+    let failed = Arc::clone(&failure);
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Ok(Err(e)) = opened_rx => *failed.lock() = Some(e),
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    if let Some(e) = failure.lock().take() {
+        return Err(e);
+    }
+    let Some(client) = state.client.get().cloned() else { return Ok(()) };
     tracing::info!("shutting down: checkpointing the database");
     let done = tokio::task::spawn_blocking(move || client.checkpoint())
         .await

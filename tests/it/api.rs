@@ -141,7 +141,17 @@ fn invalid_vectors_and_options_are_typed_errors() {
         Err(Error::NonFiniteValue { position: 0, .. })
     ));
     assert!(matches!(cos.add(&[0.0, 0.0, 0.0], None, None), Err(Error::ZeroVector)));
-    assert!(matches!(cos.add(&[1e-30, 0.0, 0.0], None, None), Err(Error::ZeroVector)), "underflowing norm");
+    // Tiny and huge (but finite) vectors: norms are taken in f64, so neither underflows nor
+    // overflows; beyond MAX_NORM a vector is refused before distances could overflow.
+    let tiny = cos.add(&[1e-30, 0.0, 1e-30], None, None).unwrap();
+    let stored = cos.get(tiny).unwrap().vector;
+    assert!((stored[0] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6, "stored at unit length: {stored:?}");
+    cos.delete(tiny).unwrap();
+    assert!(matches!(l2.add(&[1e19, 0.0, 0.0], None, None), Err(Error::VectorOutOfRange { .. })));
+    assert!(matches!(
+        cos.search(&[f32::MAX, 0.0, 0.0], &SearchOptions::new(1)),
+        Err(Error::VectorOutOfRange { .. })
+    ));
     assert!(l2.add(&[0.0, 0.0, 0.0], None, None).is_ok(), "zero vectors are fine outside cosine");
     assert!(matches!(cos.add(&[1.0, 0.0, 0.0], None, Some(json!("x"))), Err(Error::InvalidMetadata { .. })));
     assert!(cos.is_empty());

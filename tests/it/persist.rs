@@ -265,7 +265,10 @@ fn progress_is_reported_up_to_the_total() {
     let log = Arc::clone(&seen);
     Collection::load_from_file(
         &path,
-        &LoadOptions { progress: Some((move |p| log.lock().unwrap().push(p)).into()) },
+        &LoadOptions {
+            progress: Some((move |p| log.lock().unwrap().push(p)).into()),
+            ..LoadOptions::default()
+        },
     )
     .unwrap();
     let loads = std::mem::take(&mut *seen.lock().unwrap());

@@ -521,7 +521,24 @@ fn start_server_with(data_dir: &Path, args: &[&std::ffi::OsStr]) -> (std::proces
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
+    wait_until_ready(&url);
     (child, url)
+}
+
+/// The server listens before its database has opened; waits until `/health` says "ok".
+fn wait_until_ready(url: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health: Option<Value> =
+            reqwest::blocking::get(format!("{url}/health")).ok().and_then(|r| r.json().ok());
+        match health {
+            Some(h) if h["status"] == "ok" => return,
+            Some(h) => assert_eq!(h["status"], "recovering", "{h}"),
+            None => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not become ready");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {

@@ -13,7 +13,12 @@ const MAX_INSERTS: u64 = 400_000;
 
 /// Options that never checkpoint, so the log holds everything written.
 fn log_only(sync: SyncPolicy) -> DurabilityOptions {
-    DurabilityOptions { sync, checkpoint_bytes: u64::MAX, checkpoint_interval: None }
+    DurabilityOptions {
+        sync,
+        checkpoint_bytes: u64::MAX,
+        checkpoint_records: u64::MAX,
+        checkpoint_interval: None,
+    }
 }
 
 /// Runs the insert rows and the recovery row under a scratch directory in `tmp`.

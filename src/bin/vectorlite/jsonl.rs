@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::Value;
 use vectorlite::{
-    Collection, CollectionConfig, DurabilityOptions, HnswParams, IndexType, NewRecord, Record,
-    SimilarityMetric, VectorLiteClient,
+    Collection, CollectionConfig, DurabilityOptions, IndexType, NewRecord, Record, SimilarityMetric,
+    VectorLiteClient,
 };
 
 /// Records handed to the library at once: large enough for parallel inserts and batched
@@ -38,10 +38,10 @@ pub struct ImportArgs {
     dimension: Option<usize>,
     /// Metric of a new collection: cosine, euclidean, dot or manhattan.
     #[arg(long, default_value = "cosine")]
-    metric: String,
+    metric: SimilarityMetric,
     /// Index of a new collection: hnsw or flat.
     #[arg(long, default_value = "hnsw")]
-    index: String,
+    index: IndexType,
     /// Model directory for text-only lines (default: $VECTORLITE_MODEL_DIR, then
     /// ./models/all-MiniLM-L6-v2).
     #[arg(long, env = "VECTORLITE_MODEL_DIR")]
@@ -231,14 +231,7 @@ fn check(line: &Line, number: usize, dimension: &mut Option<usize>) -> Result<()
 
 /// Creates the import's collection with the flags' metric and index.
 fn create(client: &VectorLiteClient, args: &ImportArgs, dimension: usize) -> Result<Collection> {
-    let metric: SimilarityMetric = serde_json::from_value(Value::String(args.metric.clone()))
-        .with_context(|| format!("--metric '{}': use cosine, euclidean, dot or manhattan", args.metric))?;
-    let index = match args.index.to_ascii_lowercase().as_str() {
-        "hnsw" => IndexType::HNSW(HnswParams::default()),
-        "flat" => IndexType::Flat,
-        other => bail!("--index '{other}': use hnsw or flat"),
-    };
-    let config = CollectionConfig { dimension, metric, index };
+    let config = CollectionConfig { dimension, metric: args.metric, index: args.index };
     Ok(client.create_collection(&args.collection, config)?)
 }
 

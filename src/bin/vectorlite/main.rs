@@ -86,8 +86,8 @@ struct ServeArgs {
     cors_origin: Vec<String>,
     /// When a write is on disk before it is acknowledged: `batch` (group commit, default),
     /// `always` (fsync per write) or `never` (survives a process crash, not a power cut).
-    #[arg(long, env = "VECTORLITE_SYNC", default_value = "batch", value_parser = ["batch", "always", "never"])]
-    sync: String,
+    #[arg(long, env = "VECTORLITE_SYNC", default_value = "batch")]
+    sync: vectorlite::SyncPolicy,
     /// Group-commit window for `--sync batch`, in milliseconds.
     #[arg(long, env = "VECTORLITE_SYNC_DELAY_MS", default_value_t = 2)]
     sync_delay_ms: u64,
@@ -129,9 +129,10 @@ fn run(cli: Cli) -> Result<()> {
 
 fn inspect(path: &std::path::Path) -> Result<()> {
     let files: Vec<PathBuf> = if path.is_dir() {
-        let manifest = std::fs::read_to_string(path.join("manifest.json")).with_context(|| {
-            format!("{} has no manifest.json: not a vectorlite directory", path.display())
-        })?;
+        let manifest =
+            std::fs::read_to_string(path.join(vectorlite::layout::MANIFEST)).with_context(|| {
+                format!("{} has no manifest.json: not a vectorlite directory", path.display())
+            })?;
         println!("{}: manifest\n{manifest}", path.display());
         let v: serde_json::Value = serde_json::from_str(&manifest).context("manifest.json is not JSON")?;
         v["collections"]
@@ -167,7 +168,7 @@ fn inspect(path: &std::path::Path) -> Result<()> {
 
 fn verify(dir: &std::path::Path) -> Result<()> {
     anyhow::ensure!(
-        dir.join("manifest.json").exists() || dir.join("wal").exists(),
+        dir.join(vectorlite::layout::MANIFEST).exists() || dir.join(vectorlite::layout::WAL_DIR).exists(),
         "{} holds no database",
         dir.display()
     );
@@ -220,12 +221,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(args.timeout_secs),
         cors_origins: args.cors_origin,
         durability: vectorlite::DurabilityOptions {
-            sync: match args.sync.as_str() {
-                "always" => vectorlite::SyncPolicy::Always,
-                "never" => vectorlite::SyncPolicy::Never,
-                _ => vectorlite::SyncPolicy::Batch {
+            sync: match args.sync {
+                vectorlite::SyncPolicy::Batch { .. } => vectorlite::SyncPolicy::Batch {
                     max_delay: std::time::Duration::from_millis(args.sync_delay_ms),
                 },
+                other => other,
             },
             checkpoint_bytes: args.checkpoint_mb << 20,
             ..vectorlite::DurabilityOptions::default()

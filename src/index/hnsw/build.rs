@@ -27,10 +27,16 @@ impl HnswIndex {
         let mut selected = std::mem::take(&mut s.selected);
         selected.resize_with(layers.max(selected.len()), Vec::new);
         for lc in (0..layers as u8).rev() {
-            // Tombstones guide the walk but never become new neighbours.
+            // Tombstones guide the walk but do not become new neighbours, unless the walk
+            // reaches nothing else: a node linked to nothing could never be found.
             let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
             self.search_layer(store, q, beam, |n| store.is_live(n), s);
             s.found.retain(|c| c.slot.0 != slot);
+            if s.found.is_empty() {
+                let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
+                self.search_layer(store, q, beam, |_| true, s);
+                s.found.retain(|c| c.slot.0 != slot);
+            }
             let chosen = &mut selected[usize::from(lc)];
             self.select_neighbours(store, &s.found, self.params.m, chosen);
             {

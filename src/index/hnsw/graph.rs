@@ -11,12 +11,31 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::persist::format::{GraphParts, GraphView};
-
 /// Highest layer a node can reach; with m >= 2 a level above this has probability < 2^-15.
 pub(crate) const MAX_LEVEL: u8 = 15;
 const NO_ENTRY: u64 = u64::MAX;
 const NO_UPPER: u32 = u32::MAX;
+
+/// What the file format writes of a graph, borrowed without copying the link arrays.
+pub(crate) struct GraphView<'a> {
+    pub m: u32,
+    pub entry: Option<(u32, u8)>,
+    pub levels: &'a [u8],
+    pub layer0: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
+    pub upper_start: &'a [u32],
+    pub upper_words: usize,
+    pub upper: &'a dyn Fn() -> Box<dyn Iterator<Item = u32> + 'a>,
+}
+
+/// A graph's arrays as read from a file; [`Graph::from_parts`] validates them before use.
+pub(crate) struct GraphParts {
+    pub m: u32,
+    pub entry: Option<(u32, u8)>,
+    pub levels: Vec<u8>,
+    pub layer0: Vec<u32>,
+    pub upper_start: Vec<u32>,
+    pub upper: Vec<u32>,
+}
 
 pub(crate) struct Graph {
     m: usize,
@@ -198,13 +217,22 @@ impl Graph {
             if start as usize != expected_start || expected_start + level as usize > blocks {
                 return Err(format!("node {slot} has misplaced upper links"));
             }
+            // A walk on layer L follows a link to its target's block on layer L: every target
+            // must reach that layer, or the walk would read another node's links (or none).
+            for layer in 1..=level {
+                let block = &p.upper[(expected_start + layer as usize - 1) * stride..][..stride];
+                check_block(block, m)?;
+                let len = block[0] as usize;
+                if let Some(&low) = block[1..=len].iter().find(|&&l| p.levels[l as usize] < layer) {
+                    return Err(format!(
+                        "node {slot} links on layer {layer} to node {low}, which is not on it"
+                    ));
+                }
+            }
             expected_start += level as usize;
         }
         if expected_start != blocks {
             return Err("upper link blocks do not add up".into());
-        }
-        for block in p.upper.chunks_exact(stride) {
-            check_block(block, m)?;
         }
         match p.entry {
             None if n > 0 => return Err("graph has nodes but no entry point".into()),
@@ -305,6 +333,13 @@ mod tests {
         let mut p = parts();
         p.upper.pop();
         assert!(Graph::from_parts(p, 2).is_err());
+        // Regression (hardening issue, defect 8): a crafted file with valid checksums linked an
+        // upper layer to a node below it, and the search indexed past that node's blocks.
+        let mut p = parts();
+        p.upper[0] = 1; // node 1 links on layer 1 ...
+        p.upper[1] = 0; // ... to node 0, which is on layer 0 only
+        let err = Graph::from_parts(p, 2).err().expect("refused");
+        assert!(err.contains("not on it"), "{err}");
     }
 
     #[test]

@@ -175,7 +175,7 @@ mod tests {
     fn store(n: usize) -> VectorStore {
         let mut s = VectorStore::new(1);
         for i in 0..n {
-            s.push(i as u64, &[i as f32], None, None).unwrap();
+            s.push(i as u64, &[i as f32], None, None);
         }
         s
     }
@@ -192,7 +192,7 @@ mod tests {
         for round in 0..40 {
             let mut store = VectorStore::new(8);
             for (i, r) in base.rows().enumerate() {
-                store.push(i as u64, r, None, None).unwrap();
+                store.push(i as u64, r, None, None);
             }
             let params = HnswParams { m: 16, ef_construction: 100, ef_search: 64 };
             let mut index = HnswIndex::new(params, Distance::new(SimilarityMetric::Euclidean));
