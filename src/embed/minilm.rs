@@ -94,22 +94,31 @@ impl MiniLmEmbedder {
             .map_err(|e| Error::Embedding { message: format!("tokenizer truncation: {e}") })?;
 
         let device = Device::Cpu;
+        // The model's identity is what it computes with: its config, vocabulary and weights.
+        let mut fingerprint = crc32c::crc32c(&read("config.json")?);
+        fingerprint = crc32c::crc32c_append(fingerprint, &read("tokenizer.json")?);
         let vb = if dir.join("model.safetensors").is_file() {
-            VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &device)
-                .map_err(embed_err("model.safetensors"))?
+            let weights = read("model.safetensors")?;
+            fingerprint = crc32c::crc32c_append(fingerprint, &weights);
+            VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(embed_err("model.safetensors"))?
         } else {
+            fingerprint = crc32c::crc32c_append(fingerprint, &read("pytorch_model.bin")?);
             VarBuilder::from_pth(dir.join("pytorch_model.bin"), DType::F32, &device)
                 .map_err(embed_err("pytorch_model.bin"))?
         };
         let model = BertModel::load(vb, &config).map_err(embed_err("loading BERT weights"))?;
-        let model_id = match dir.file_name().and_then(|n| n.to_str()) {
-            Some(name) if !name.is_empty() => name.to_owned(),
-            _ => "all-MiniLM-L6-v2".to_owned(),
+        let name = match dir.file_name().and_then(|n| n.to_str()) {
+            Some(name) if !name.is_empty() => name,
+            _ => "all-MiniLM-L6-v2",
         };
+        // `name@fingerprint`: collections compare fingerprints (see `same_model`), so a renamed
+        // copy of these weights is the same model and other weights under this name are not.
+        let model_id = format!("{name}@{fingerprint:08x}");
         Ok(Self { model, tokenizer, device, dimension: config.hidden_size, model_id })
     }
 
-    /// Replaces the model id (by default the model directory's name).
+    /// Replaces the model id (by default `<directory name>@<checksum of config, vocabulary and
+    /// weights>`).
     pub fn with_model_id(mut self, id: impl Into<String>) -> Self {
         self.model_id = id.into();
         self

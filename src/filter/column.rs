@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use super::eval::lookup;
 use super::{Bound, Filter, Op};
 
-/// At most this many paths get a column; further paths are evaluated on the JSON.
+/// At most this many paths have a column at a time.
 const MAX_COLUMNS: usize = 32;
 
 /// One row's value at one path.
@@ -124,11 +125,20 @@ pub(crate) fn decide(op: &Op, cell: Scalar) -> Option<bool> {
     }
 }
 
-/// The columns of one store, by path. Built under a shared lock (searches), updated under the
+/// The columns of one store, by path: at most [`MAX_COLUMNS`], the least recently used one
+/// dropped to make room for a new path. Built under a shared lock (searches), updated under the
 /// collection's write lock (writes), so a column always has one cell per store row.
 #[derive(Debug, Default)]
 pub(crate) struct FieldColumns {
-    by_path: RwLock<HashMap<Vec<String>, Arc<Column>>>,
+    by_path: RwLock<HashMap<Vec<String>, Cached>>,
+    /// A clock for least-recently-used eviction.
+    clock: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    column: Arc<Column>,
+    last_used: AtomicU64,
 }
 
 impl Clone for FieldColumns {
@@ -140,31 +150,51 @@ impl Clone for FieldColumns {
 
 impl FieldColumns {
     /// The columns for every path of `filter`, building missing ones from `rows` (each row's
-    /// metadata, in slot order). A path beyond the column limit gets `None`.
+    /// metadata, in slot order).
     pub(crate) fn bind<'a>(
         &self,
         filter: &Filter,
         rows: impl Fn() -> Box<dyn Iterator<Item = Option<&'a Value>> + 'a>,
     ) -> Vec<Option<Arc<Column>>> {
+        // A filter reading more paths than the cache holds evaluates the rest on the JSON.
         filter
             .paths
             .iter()
-            .map(|path| {
+            .enumerate()
+            .map(|(i, path)| {
+                let now = self.clock.fetch_add(1, Ordering::Relaxed);
                 if let Some(c) = self.by_path.read().get(path) {
-                    return Some(Arc::clone(c));
+                    c.last_used.store(now, Ordering::Relaxed);
+                    return Some(Arc::clone(&c.column));
                 }
-                if self.by_path.read().len() >= MAX_COLUMNS {
+                if i >= MAX_COLUMNS {
                     return None;
                 }
                 let column: Arc<Column> = Arc::new(rows().map(|md| scalar_of(lookup(md, path))).collect());
-                Some(Arc::clone(self.by_path.write().entry(path.clone()).or_insert(column)))
+                let mut map = self.by_path.write();
+                if map.len() >= MAX_COLUMNS && !map.contains_key(path) {
+                    let oldest = map.iter().min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed)).map(|(p, _)| p.clone());
+                    if let Some(oldest) = oldest {
+                        map.remove(&oldest);
+                    }
+                }
+                let cached = map
+                    .entry(path.clone())
+                    .or_insert_with(|| Cached { column, last_used: AtomicU64::new(now) });
+                Some(Arc::clone(&cached.column))
             })
             .collect()
     }
 
+    /// Paths with a column now.
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
+        self.by_path.read().len()
+    }
+
     /// Applies `f` to every column, dropping a column that a search still holds (it rebuilds).
     fn each(&mut self, mut f: impl FnMut(&[String], &mut Column)) {
-        self.by_path.get_mut().retain(|path, column| match Arc::get_mut(column) {
+        self.by_path.get_mut().retain(|path, cached| match Arc::get_mut(&mut cached.column) {
             Some(c) => {
                 f(path, c);
                 true
@@ -196,6 +226,31 @@ impl FieldColumns {
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.by_path.read().values().map(|c| c.capacity() * size_of::<Scalar>()).sum()
+        self.by_path.read().values().map(|c| c.column.capacity() * size_of::<Scalar>()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression (hardening issue, defect 11): the cache kept the columns of every path ever
+    /// filtered on. It now holds at most MAX_COLUMNS, dropping the least recently used.
+    #[test]
+    fn the_cache_stays_bounded_and_keeps_what_is_used() {
+        let rows: Vec<Option<Value>> = (0..10).map(|i| Some(json!({"hot": i, "x": i}))).collect();
+        let cache = FieldColumns::default();
+        let bind = |f: &Filter| cache.bind(f, || Box::new(rows.iter().map(Option::as_ref)));
+        let hot = Filter::parse(&json!({"hot": 1})).unwrap();
+        for i in 0..(3 * MAX_COLUMNS) {
+            assert!(bind(&hot)[0].is_some());
+            let cold = Filter::parse(&json!({ format!("p{i}"): 1 })).unwrap();
+            assert!(bind(&cold)[0].is_some());
+            assert!(cache.cached() <= MAX_COLUMNS);
+        }
+        assert_eq!(cache.cached(), MAX_COLUMNS);
+        let before = cache.by_path.read().get(&vec!["hot".to_owned()]).map(|c| Arc::clone(&c.column));
+        assert!(before.is_some(), "the path in constant use was never evicted");
     }
 }

@@ -108,7 +108,42 @@ fn text_collections_search_by_meaning_with_filters() {
     let facts = SearchOptions::new(1).with_filter(Filter::parse(&json!({"kind": "fact"})).unwrap());
     let hits = notes.search_text("which city does the user live in?", &facts).unwrap();
     assert_eq!(hits[0].text.as_deref(), Some("The user lives in Oslo"));
-    assert_eq!(notes.embedding_model().as_deref(), Some("all-MiniLM-L6-v2"));
+    let id = notes.embedding_model().unwrap();
+    assert!(id.starts_with("all-MiniLM-L6-v2@"), "{id}");
+}
+
+/// Regression (hardening issue, defect 11): the model check keyed on the model directory's
+/// name. It now keys on a fingerprint of config, vocabulary and weights.
+#[cfg(feature = "embed")]
+#[test]
+fn the_model_check_keys_on_the_model_not_its_directory_name() {
+    use vectorlite::MiniLmEmbedder;
+    let dir = std::env::var_os(vectorlite::MODEL_DIR_ENV)
+        .map_or_else(|| std::path::PathBuf::from(vectorlite::DEFAULT_MODEL_DIR), Into::into)
+        .canonicalize()
+        .expect("the model directory (run scripts/fetch-model.sh)");
+    let scratch = tempfile::tempdir().unwrap();
+    // The same files under another name.
+    let renamed = scratch.path().join("my-copy");
+    std::os::unix::fs::symlink(&dir, &renamed).unwrap();
+    // Other "weights" (here: another config) under the very same name.
+    let impostor = scratch.path().join("impostor").join("all-MiniLM-L6-v2");
+    std::fs::create_dir_all(&impostor).unwrap();
+    for file in ["tokenizer.json", "model.safetensors", "sentence_bert_config.json"] {
+        std::os::unix::fs::symlink(dir.join(file), impostor.join(file)).unwrap();
+    }
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["note"] = json!("a different model");
+    std::fs::write(impostor.join("config.json"), config.to_string()).unwrap();
+
+    let client = VectorLiteClient::with_embedder(model());
+    let notes = client.create_collection("notes", CollectionConfig::new(384)).unwrap();
+    notes.add_text("The user lives in Oslo", None).unwrap();
+    notes.set_embedder(Some(Arc::new(MiniLmEmbedder::load(&renamed).unwrap())));
+    assert!(notes.search_text("where does the user live?", &SearchOptions::new(1)).is_ok());
+    notes.set_embedder(Some(Arc::new(MiniLmEmbedder::load(&impostor).unwrap())));
+    let err = notes.search_text("where does the user live?", &SearchOptions::new(1)).unwrap_err();
+    assert!(matches!(err, Error::EmbedderMismatch { .. }), "{err}");
 }
 
 #[test]
