@@ -100,7 +100,8 @@ impl MiniLmEmbedder {
         let vb = if dir.join("model.safetensors").is_file() {
             let weights = read("model.safetensors")?;
             fingerprint = crc32c::crc32c_append(fingerprint, &weights);
-            VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(embed_err("model.safetensors"))?
+            VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+                .map_err(embed_err("model.safetensors"))?
         } else {
             fingerprint = crc32c::crc32c_append(fingerprint, &read("pytorch_model.bin")?);
             VarBuilder::from_pth(dir.join("pytorch_model.bin"), DType::F32, &device)

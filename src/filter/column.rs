@@ -173,7 +173,10 @@ impl FieldColumns {
                 let column: Arc<Column> = Arc::new(rows().map(|md| scalar_of(lookup(md, path))).collect());
                 let mut map = self.by_path.write();
                 if map.len() >= MAX_COLUMNS && !map.contains_key(path) {
-                    let oldest = map.iter().min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed)).map(|(p, _)| p.clone());
+                    let oldest = map
+                        .iter()
+                        .min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed))
+                        .map(|(p, _)| p.clone());
                     if let Some(oldest) = oldest {
                         map.remove(&oldest);
                     }

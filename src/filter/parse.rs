@@ -109,7 +109,10 @@ pub(super) fn parse_node(json: &Value, at: &Crumb<'_>, paths: &mut Paths) -> Res
             }
             "$not" => Node::Not(Box::new(parse_node(val, &here, paths)?)),
             k if k.starts_with('$') => {
-                return Err(err(&here, format!("unknown operator {k}; top-level operators are $and, $or, $not")));
+                return Err(err(
+                    &here,
+                    format!("unknown operator {k}; top-level operators are $and, $or, $not"),
+                ));
             }
             k => {
                 let segments: Vec<String> = k.split('.').map(str::to_owned).collect();
@@ -146,7 +149,10 @@ fn parse_field_ops(val: &Value, at: &Crumb<'_>) -> Result<Op, FilterError> {
 /// recursive comparisons cannot exhaust the stack.
 fn operand(val: &Value, at: &Crumb<'_>) -> Result<Value, FilterError> {
     if crate::config::json_depth(val) > crate::config::MAX_METADATA_DEPTH {
-        return Err(err(at, format!("a value nests deeper than {} levels", crate::config::MAX_METADATA_DEPTH)));
+        return Err(err(
+            at,
+            format!("a value nests deeper than {} levels", crate::config::MAX_METADATA_DEPTH),
+        ));
     }
     Ok(val.clone())
 }
@@ -193,7 +199,9 @@ fn parse_op(key: &str, val: &Value, at: &Crumb<'_>) -> Result<Op, FilterError> {
         },
         other => Err(err(
             at,
-            format!("unknown operator {other}; use $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $not"),
+            format!(
+                "unknown operator {other}; use $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $not"
+            ),
         )),
     }
 }

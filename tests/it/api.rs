@@ -167,8 +167,9 @@ fn invalid_vectors_and_options_are_typed_errors() {
         Err(Error::NonFiniteValue { .. })
     ));
     assert!(matches!(cos.search(&[0.0; 3], &SearchOptions::new(1)), Err(Error::ZeroVector)));
-    let errs = [Error::ZeroVector.to_string(), Error::InvalidK { k: 0, max: 10 }.to_string()];
-    assert!(errs.iter().all(|m| !m.is_empty()));
+    // Messages say what is wrong and what is allowed.
+    assert_eq!(Error::InvalidK { k: 0, max: 10 }.to_string(), "k = 0 is out of range; use 1 to 10");
+    assert!(Error::ZeroVector.to_string().contains("non-zero norm"));
 }
 
 #[test]

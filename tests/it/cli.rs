@@ -150,7 +150,11 @@ fn import_embeds_text_only_lines_with_the_model() {
     let db = VectorLiteClient::load_from_directory(&data, &Default::default()).unwrap();
     let c = db.collection("notes").unwrap();
     assert_eq!((c.len(), c.config().dimension), (2, 384));
-    assert!(c.embedding_model().is_some_and(|m| m.starts_with("all-MiniLM-L6-v2@")), "{:?}", c.embedding_model());
+    assert!(
+        c.embedding_model().is_some_and(|m| m.starts_with("all-MiniLM-L6-v2@")),
+        "{:?}",
+        c.embedding_model()
+    );
     let oslo = c.get(100).unwrap();
     assert_eq!(oslo.text.as_deref(), Some("the user lives in Oslo"));
     let norm: f32 = oslo.vector.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -263,7 +263,8 @@ fn a_second_open_is_refused_with_the_holders_pid() {
 }
 
 #[test]
-fn every_sync_policy_keeps_acknowledged_writes() {
+fn every_sync_policy_keeps_acknowledged_writes_and_syncs_as_it_says() {
+    use vectorlite::fault::{Fault, FaultPlan, inject};
     for sync in
         [SyncPolicy::Always, SyncPolicy::Batch { max_delay: Duration::from_millis(1) }, SyncPolicy::Never]
     {
@@ -282,9 +283,27 @@ fn every_sync_policy_keeps_acknowledged_writes() {
                     });
                 }
             });
+            // The policies differ in whether an acknowledgement waits for an fsync: with the
+            // log's next fsync failing, a write under Always or Batch fails (and the log stops
+            // taking writes), while under Never nothing syncs and the write is acknowledged.
+            let _fault =
+                inject(FaultPlan { dir: dir.path().join("wal"), fault: Fault::Sync, skip: 0, fail: 1 });
+            let written = c.insert(999, &[9.0, 9.0], None, None);
+            match sync {
+                SyncPolicy::Never => assert!(written.is_ok(), "{sync:?}: no fsync, so no failure"),
+                _ => {
+                    assert!(written.is_err(), "{sync:?}: acknowledged without its fsync");
+                    assert!(
+                        c.insert(1000, &[1.0, 1.0], None, None).is_err(),
+                        "{sync:?}: the log stays failed"
+                    );
+                }
+            }
         }
         let db = VectorLiteClient::open(dir.path(), options).unwrap();
-        assert_eq!(db.collection("c").unwrap().len(), 200, "{sync:?}");
+        let c = db.collection("c").unwrap();
+        assert!(c.len() >= 200, "{sync:?}: every acknowledged write is back");
+        assert!((0..4u64).all(|t| (0..50).all(|i| c.contains(t * 100 + i))), "{sync:?}");
     }
 }
 

@@ -132,7 +132,8 @@ fn the_model_check_keys_on_the_model_not_its_directory_name() {
     for file in ["tokenizer.json", "model.safetensors", "sentence_bert_config.json"] {
         std::os::unix::fs::symlink(dir.join(file), impostor.join(file)).unwrap();
     }
-    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     config["note"] = json!("a different model");
     std::fs::write(impostor.join("config.json"), config.to_string()).unwrap();
 

@@ -8,6 +8,7 @@ mod directory;
 mod durable;
 mod embed;
 mod filtered;
+mod hardening;
 mod persist;
 mod search;
 #[cfg(feature = "server")]

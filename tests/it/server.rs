@@ -353,6 +353,70 @@ async fn text_routes_and_the_0_1_request_shapes() {
     std::fs::write(dir.path().join("junk.vlc"), b"not a collection").unwrap();
     let (s, v) = call(&app, "POST", "/collections/load", json!({"file": "junk.vlc"})).await;
     assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "bad_file"));
+    // Regression (hardening issue, defect 11): 4xx messages named the server's absolute paths.
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("junk.vlc"), "{message}");
+    let root = dir.path().canonicalize().unwrap();
+    assert!(!message.contains(root.to_str().unwrap()), "{message}");
+}
+
+/// Regression (hardening issue, defect 11): a collection named `load` could not be read or
+/// deleted, because `/collections/load` is also the 0.1.x load route.
+#[tokio::test]
+async fn a_collection_named_load_is_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), false, None);
+    assert_eq!(
+        call(&app, "POST", "/collections", json!({"name": "load", "dimension": 2})).await.0,
+        StatusCode::CREATED
+    );
+    call(&app, "POST", "/collections/load/vectors", json!({"vector": [1.0, 2.0]})).await;
+    let (s, v) = call(&app, "GET", "/collections/load", Value::Null).await;
+    assert_eq!((s, &v["info"]["count"]), (StatusCode::OK, &json!(1)), "{v}");
+    assert_eq!(call(&app, "DELETE", "/collections/load", Value::Null).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/collections/load", Value::Null).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Regression (hardening issue, defect 11): CORS allowed `*` headers, which does not cover
+/// `Authorization`, so browser calls with a Bearer key failed their preflight.
+#[tokio::test]
+async fn cors_preflight_allows_the_authorization_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Arc::new(VectorLiteClient::new());
+    let state = AppState::new(client, dir.path(), Some("k".into())).unwrap();
+    let mut config = ServerConfig::new(dir.path());
+    config.cors_origins = vec!["https://agent.example".into()];
+    let app = router(state, &config);
+    let req = Request::builder()
+        .method("OPTIONS")
+        .uri("/collections")
+        .header("origin", "https://agent.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let allowed =
+        res.headers().get("access-control-allow-headers").map(|v| v.to_str().unwrap().to_ascii_lowercase());
+    assert!(allowed.as_deref().is_some_and(|h| h.contains("authorization")), "{allowed:?}");
+    let origin = res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(origin.as_deref(), Some("https://agent.example"));
+}
+
+/// Regression (hardening issue, defect 12): while the log replays after a restart, `/health`
+/// answers (with "recovering") and other routes say 503 instead of hanging.
+#[tokio::test]
+async fn health_answers_while_the_database_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::starting(dir.path(), None).unwrap();
+    let app = router(state.clone(), &ServerConfig::new(dir.path()));
+    let (s, v) = call(&app, "GET", "/health", Value::Null).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("recovering")));
+    let (s, v) = call(&app, "GET", "/collections", Value::Null).await;
+    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "recovering"));
+    state.set_client(Arc::new(VectorLiteClient::new()));
+    assert_eq!(call(&app, "GET", "/health", Value::Null).await.1["status"], "ok");
+    assert_eq!(call(&app, "GET", "/collections", Value::Null).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -370,8 +434,20 @@ async fn files_outside_the_data_directory_are_refused() {
     }
     assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing was written outside");
     // Nor over the database's own files.
-    for file in ["manifest.json", "wal/00000000000000000001.log", "collections/c.vlc", "LOCK", "config.json"]
-    {
+    // Regression (hardening issue, defect 4): compared with case, so on case-insensitive
+    // filesystems `WAL/...` or `Manifest.json` wrote over the database's own files.
+    for file in [
+        "manifest.json",
+        "wal/00000000000000000001.log",
+        "collections/c.vlc",
+        "LOCK",
+        "config.json",
+        "Manifest.json",
+        "WAL/00000000000000000001.log",
+        "Collections/c.vlc",
+        "lock",
+        "CONFIG.JSON",
+    ] {
         let (s, v) = call(&app, "POST", "/collections/c/save", json!({"file": file})).await;
         assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_path"), "{file:?}");
     }
