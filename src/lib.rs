@@ -26,6 +26,8 @@ mod config;
 mod embed;
 mod error;
 mod filter;
+#[cfg(test)]
+mod fuzz;
 mod hugepage;
 mod index;
 mod parallel;

@@ -78,3 +78,41 @@ impl SnapshotSource for Collection {
         Ok((state.store.len() as u64, self.inner.config))
     }
 }
+
+#[cfg(test)]
+impl Collection {
+    /// The HNSW graph's arrays, as a file would hold them (for the fuzz drivers).
+    pub(crate) fn graph_parts(&self) -> crate::index::hnsw::graph::GraphParts {
+        let state = self.inner.state.read();
+        let graph = state.index.graph().expect("an HNSW collection");
+        graph.with_view(|v| crate::index::hnsw::graph::GraphParts {
+            m: v.m,
+            entry: v.entry,
+            levels: v.levels.to_vec(),
+            layer0: (v.layer0)().collect(),
+            upper_start: v.upper_start.to_vec(),
+            upper: (v.upper)().collect(),
+        })
+    }
+
+    /// A copy of this HNSW collection's records searched through `graph` (for the fuzz drivers).
+    pub(crate) fn with_graph(&self, graph: crate::index::hnsw::graph::Graph) -> Collection {
+        let state = self.inner.state.read();
+        let crate::config::IndexType::HNSW(params) = self.config().index else {
+            panic!("an HNSW collection")
+        };
+        let index = crate::index::hnsw::HnswIndex::with_graph(
+            params,
+            crate::index::distance::Distance::new(self.config().metric),
+            graph,
+        );
+        let copy = State {
+            store: state.store.clone(),
+            index: Box::new(index),
+            next_id: state.next_id,
+            embedding_model: None,
+            tracker: None,
+        };
+        Collection::from_state(self.name().to_owned(), *self.config(), self.created_at().to_owned(), copy)
+    }
+}
