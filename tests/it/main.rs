@@ -7,8 +7,10 @@ mod concurrency;
 mod directory;
 mod durable;
 mod embed;
+mod faults;
 mod filtered;
 mod hardening;
+mod model;
 mod persist;
 mod search;
 #[cfg(feature = "server")]

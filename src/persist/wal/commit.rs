@@ -15,7 +15,7 @@ use super::super::PersistenceError;
 use super::super::fault::{self, Fault};
 use super::super::fs::sync_dir;
 use super::SyncPolicy;
-use super::segment::{create_segment, encode_frames, frames_for, io_err, segments};
+use super::segment::{create_segment, encode_frames, frames_for, io_err, segment_path, segments};
 
 struct State {
     next_seq: u64,
@@ -173,8 +173,10 @@ impl Wal {
         let sync = force_sync || self.policy != SyncPolicy::Never;
         let result = MutexGuard::unlocked(st, || {
             let mut file = self.file.lock();
-            fault::check(&self.dir, Fault::Write)?;
-            file.write_all(&buf)?;
+            if !buf.is_empty() {
+                fault::check(&self.dir, Fault::Write)?;
+                file.write_all(&buf)?;
+            }
             let start = Instant::now();
             if sync {
                 fault::check(&self.dir, Fault::Sync)?;
@@ -256,16 +258,27 @@ impl Wal {
         self.flush(&mut st, true);
         // Records appended while the flush ran are still pending: they open the next segment.
         let last = st.durable;
-        let result = match &st.failed {
-            Some(why) => Err(self.failure(why)),
-            None => MutexGuard::unlocked(&mut st, || {
-                let fresh = create_segment(&self.dir, last + 1)?;
-                *self.file.lock() = fresh;
-                Ok(last)
+        // An error, and whether the log can no longer be trusted after it.
+        let result: Result<u64, (PersistenceError, bool)> = match &st.failed {
+            Some(why) => Err((self.failure(why), true)),
+            None => MutexGuard::unlocked(&mut st, || match create_segment(&self.dir, last + 1) {
+                Ok(fresh) => {
+                    *self.file.lock() = fresh;
+                    Ok(last)
+                }
+                // Writes go on in the open segment; a half-made new one must not stay behind,
+                // since recovery reads segment names as where the numbering continues.
+                Err(e) => match std::fs::remove_file(segment_path(&self.dir, last + 1)) {
+                    Ok(()) => Err((e, false)),
+                    Err(gone) if gone.kind() == io::ErrorKind::NotFound => Err((e, false)),
+                    Err(_) => Err((e, true)),
+                },
             }),
         };
-        if let Err(e) = &result {
-            st.failed = Some(e.to_string());
+        if let Err((e, poisoned)) = &result {
+            if *poisoned {
+                st.failed = Some(e.to_string());
+            }
         } else {
             st.segment_bytes = 0;
             st.segment_records = 0;
@@ -273,7 +286,7 @@ impl Wal {
         }
         st.busy = false;
         self.done.notify_all();
-        result
+        result.map_err(|(e, _)| e)
     }
 
     /// Deletes segments whose records all have sequence numbers up to `seq` (they are in a

@@ -32,8 +32,9 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PersistenceError 
     move |e| PersistenceError::io(path, e)
 }
 
-fn segment_name(first_seq: u64) -> String {
-    format!("{first_seq:020}.log")
+/// The file of the segment whose first record is `first_seq`.
+pub(crate) fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.log"))
 }
 
 /// Segment files in `dir`, with the first sequence number each holds, in order.
@@ -97,7 +98,7 @@ pub(crate) fn frames_for(len: usize) -> u64 {
 
 /// Creates a segment holding only its magic, durably (file and directory synced).
 pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<File, PersistenceError> {
-    let path = dir.join(segment_name(first_seq));
+    let path = segment_path(dir, first_seq);
     fault::check(&path, Fault::Write).map_err(io_err(&path))?;
     let mut file =
         OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err(&path))?;
