@@ -1,5 +1,5 @@
 //! Fault injection for tests: every file write, fsync and rename of the log and of snapshots
-//! passes [`check`], which fails it on purpose when a test has armed a [`FaultPlan`] for the
+//! passes a check, which fails it on purpose when a test has armed a [`FaultPlan`] for the
 //! directory the file is in. Costs one relaxed atomic load when nothing is armed.
 
 use std::io;
