@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::clock::Clock;
 use crate::collection::{Collection, CollectionInfo, wait};
 use crate::config::CollectionConfig;
 use crate::embed::EmbeddingFunction;
@@ -46,6 +47,8 @@ pub struct VectorLiteClient {
     // Shared with the checkpoint thread of a durable database, which holds them weakly.
     collections: Arc<Collections>,
     embedder: Arc<Embedder>,
+    /// The clock given to every collection (the system's when `None`).
+    clock: Arc<RwLock<Option<Arc<dyn Clock>>>>,
     /// The data directory and write-ahead log, for a database from [`open`](Self::open).
     durable: Option<Arc<Durable>>,
 }
@@ -185,7 +188,12 @@ impl VectorLiteClient {
             // A replay may leave many tombstones: compact in the background, not at the next write.
             c.compact_if_needed();
         }
-        Ok(VectorLiteClient { collections, embedder, durable: Some(Arc::new(durable)) })
+        Ok(VectorLiteClient {
+            collections,
+            embedder,
+            durable: Some(Arc::new(durable)),
+            clock: Arc::default(),
+        })
     }
 
     /// For a durable database: snapshots every collection into the data directory and drops
@@ -223,6 +231,15 @@ impl VectorLiteClient {
             c.set_embedder(embedder.clone());
         }
         *self.embedder.write() = embedder;
+    }
+
+    /// Uses `clock` for the write times and expiry of every collection, present and future (the
+    /// system clock by default); tests of expiry use a [`crate::ManualClock`].
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        for c in self.collections.read().values() {
+            c.set_clock(Arc::clone(&clock));
+        }
+        *self.clock.write() = Some(clock);
     }
 
     /// The database's embedder, if it has one.
@@ -269,6 +286,9 @@ impl VectorLiteClient {
             map.insert(collection.name().to_owned(), collection.clone());
         }
         collection.set_embedder(self.embedder());
+        if let Some(clock) = self.clock.read().clone() {
+            collection.set_clock(clock);
+        }
         Ok(ticket)
     }
 

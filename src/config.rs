@@ -66,14 +66,103 @@ impl Default for HnswParams {
     }
 }
 
-/// The index a collection searches with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+/// The index a collection searches with. In JSON: `{"type": "hnsw", "m": 16,
+/// "ef_construction": 200, "ef_search": 48}` or `{"type": "flat"}` (the forms `"flat"`,
+/// `"hnsw"`, `"Flat"` and `{"HNSW": {...}}` of older files and requests are read too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IndexType {
     /// Exact brute-force scan: perfect recall, linear time.
     Flat,
     /// Approximate search over a hierarchical navigable small-world graph.
     HNSW(HnswParams),
+}
+
+/// The JSON shape of [`IndexType`].
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename = "Index")]
+struct IndexJson {
+    /// `flat` or `hnsw`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// HNSW only: links per node on the upper layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<usize>,
+    /// HNSW only: beam width while building.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ef_construction: Option<usize>,
+    /// HNSW only: default beam width while searching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ef_search: Option<usize>,
+}
+
+impl Serialize for IndexType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let json = match self {
+            IndexType::Flat => {
+                IndexJson { kind: "flat".into(), m: None, ef_construction: None, ef_search: None }
+            }
+            IndexType::HNSW(p) => IndexJson {
+                kind: "hnsw".into(),
+                m: Some(p.m),
+                ef_construction: Some(p.ef_construction),
+                ef_search: Some(p.ef_search),
+            },
+        };
+        json.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// Every shape an index has had.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            Tagged(IndexJson),
+            Name(String),
+            Legacy(Legacy),
+        }
+        #[derive(Deserialize)]
+        enum Legacy {
+            Flat,
+            #[serde(rename = "HNSW")]
+            Hnsw(HnswParams),
+        }
+        let bad =
+            |what: String| serde::de::Error::custom(format!("{what} is not an index; use flat or hnsw"));
+        match Any::deserialize(d)? {
+            Any::Legacy(Legacy::Flat) => Ok(IndexType::Flat),
+            Any::Legacy(Legacy::Hnsw(p)) => Ok(IndexType::HNSW(p)),
+            Any::Name(name) => name.parse().map_err(|_| bad(format!("'{name}'"))),
+            Any::Tagged(j) => match j.kind.to_ascii_lowercase().as_str() {
+                "flat" => Ok(IndexType::Flat),
+                "hnsw" => {
+                    let d = HnswParams::default();
+                    Ok(IndexType::HNSW(HnswParams {
+                        m: j.m.unwrap_or(d.m),
+                        ef_construction: j.ef_construction.unwrap_or(d.ef_construction),
+                        ef_search: j.ef_search.unwrap_or(d.ef_search),
+                    }))
+                }
+                other => Err(bad(format!("'{other}'"))),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "server")]
+impl utoipa::PartialSchema for IndexType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <IndexJson as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "server")]
+impl utoipa::ToSchema for IndexType {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Index".into()
+    }
 }
 
 impl Default for IndexType {
@@ -154,12 +243,27 @@ pub struct CollectionConfig {
     /// Index type; default HNSW with [`HnswParams::default`].
     #[serde(default)]
     pub index: IndexType,
+    /// Records written without an expiry expire this many seconds after they are written
+    /// (`None`: never). See [`crate::NewRecord::expiry`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_ttl_seconds: Option<u64>,
 }
 
 impl CollectionConfig {
     /// A config with the given dimension, cosine metric and default HNSW.
     pub fn new(dimension: usize) -> Self {
-        Self { dimension, metric: SimilarityMetric::default(), index: IndexType::default() }
+        Self {
+            dimension,
+            metric: SimilarityMetric::default(),
+            index: IndexType::default(),
+            default_ttl_seconds: None,
+        }
+    }
+
+    /// Sets the default time to live of records written without an expiry.
+    pub fn with_default_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.default_ttl_seconds = Some(ttl.as_secs());
+        self
     }
 
     /// Replaces the metric.
@@ -176,6 +280,12 @@ impl CollectionConfig {
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
+        if self.default_ttl_seconds == Some(0) {
+            return Err(invalid(
+                "default_ttl_seconds",
+                "0 would expire every record at once; use at least 1".into(),
+            ));
+        }
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(invalid("dimension", format!("{} is not in 1..={MAX_DIMENSION}", self.dimension)));
         }
@@ -354,5 +464,27 @@ mod tests {
         assert_eq!(m, SimilarityMetric::Euclidean);
         let c: CollectionConfig = serde_json::from_str(r#"{"dimension": 3}"#).unwrap();
         assert_eq!(c, CollectionConfig::new(3));
+    }
+
+    #[test]
+    fn index_types_read_every_shape_they_have_had_and_write_the_tagged_one() {
+        let hnsw = IndexType::HNSW(HnswParams { m: 8, ef_construction: 100, ef_search: 32 });
+        let json = serde_json::to_value(hnsw).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "hnsw", "m": 8, "ef_construction": 100, "ef_search": 32})
+        );
+        assert_eq!(serde_json::from_value::<IndexType>(json).unwrap(), hnsw);
+        assert_eq!(serde_json::to_value(IndexType::Flat).unwrap(), serde_json::json!({"type": "flat"}));
+        for (old, want) in [
+            (serde_json::json!("Flat"), IndexType::Flat),
+            (serde_json::json!("flat"), IndexType::Flat),
+            (serde_json::json!({"HNSW": {"m": 8, "ef_construction": 100, "ef_search": 32}}), hnsw),
+            (serde_json::json!({"type": "HNSW", "m": 8, "ef_construction": 100, "ef_search": 32}), hnsw),
+            (serde_json::json!({"type": "hnsw"}), IndexType::default()),
+        ] {
+            assert_eq!(serde_json::from_value::<IndexType>(old.clone()).unwrap(), want, "{old}");
+        }
+        assert!(serde_json::from_value::<IndexType>(serde_json::json!({"type": "ivf"})).is_err());
     }
 }

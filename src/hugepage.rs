@@ -26,6 +26,20 @@ pub(crate) fn reserve<T: Copy>(v: &mut Vec<T>, additional: usize) {
     *v = fresh;
 }
 
+/// Reserves room for exactly `additional` more elements of an empty vector, failing cleanly
+/// (instead of aborting) when the memory cannot be had; large buffers prefer huge pages.
+pub(crate) fn try_reserve_exact<T: Copy>(
+    v: &mut Vec<T>,
+    additional: usize,
+) -> Result<(), std::collections::TryReserveError> {
+    v.try_reserve_exact(additional)?;
+    let bytes = v.capacity().saturating_mul(size_of::<T>());
+    if bytes >= MIN_BYTES {
+        advise(v.as_ptr().cast(), bytes);
+    }
+    Ok(())
+}
+
 #[cfg(target_os = "linux")]
 fn advise(ptr: *const u8, len: usize) {
     const PAGE: usize = 4096;

@@ -21,6 +21,7 @@
 //! ```
 
 mod client;
+mod clock;
 mod collection;
 mod config;
 mod embed;
@@ -41,7 +42,11 @@ mod vector;
 pub mod dataset;
 
 pub use client::VectorLiteClient;
-pub use collection::{Collection, CollectionInfo, NewRecord, Record, SearchOptions, SearchResult};
+pub use clock::{Clock, ManualClock, SystemClock, format_rfc3339_ms, parse_rfc3339_ms};
+pub use collection::{
+    Collection, CollectionInfo, Decay, Dedup, Expiry, ListOptions, ListPage, MAX_PAGE, MAX_RESULT_VALUES,
+    NewRecord, Record, RecordUpdate, SearchOptions, SearchResult, Written,
+};
 pub use config::{
     CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,
     SimilarityMetric,

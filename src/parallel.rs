@@ -72,13 +72,29 @@ pub(crate) fn for_each_chunk(n: usize, chunk: usize, f: impl Fn(Range<usize>) + 
     });
 }
 
+/// Every core, ignoring the per-call limit (but 1 inside an already-parallel task): batches of
+/// independent queries spread over all of them, as the limit's docs promise.
+pub(crate) fn all_cores() -> usize {
+    if SERIAL.get() { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+}
+
 /// Splits `0..n` into one range per core, maps each with `f` and returns the results in order.
 pub(crate) fn map_split<T: Send>(
     n: usize,
     min_per_thread: usize,
     f: impl Fn(Range<usize>) -> T + Sync,
 ) -> Vec<T> {
-    let parts = threads().min(n / min_per_thread.max(1)).max(1);
+    map_split_on(threads(), n, min_per_thread, f)
+}
+
+/// [`map_split`] over at most `workers` threads.
+pub(crate) fn map_split_on<T: Send>(
+    workers: usize,
+    n: usize,
+    min_per_thread: usize,
+    f: impl Fn(Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let parts = workers.min(n / min_per_thread.max(1)).max(1);
     if parts == 1 {
         return vec![f(0..n)];
     }

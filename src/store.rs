@@ -23,6 +23,23 @@ impl Slot {
 pub(crate) const MAX_SLOTS: usize = u32::MAX as usize - 1;
 /// The sentinel: no slot.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
+/// The expiry of a record that never expires.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// When a record was last written and when it expires, in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Times {
+    /// Last write (0: unknown, for records of files older than format 3).
+    pub updated: u64,
+    /// Expiry ([`NEVER`] for none).
+    pub expires: u64,
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times { updated: 0, expires: NEVER }
+    }
+}
 
 /// Columns of one collection. Rows are either live or tombstones (deleted, but still present so
 /// that HNSW slot numbers stay stable until the next compaction).
@@ -33,7 +50,10 @@ pub(crate) struct VectorStore {
     ids: Vec<u64>,
     texts: Vec<Option<String>>,
     metadata: Vec<Option<Value>>,
+    times: Vec<Times>,
     live: Vec<bool>,
+    /// Live rows that have an expiry: while there are none, no search checks expiry.
+    expiring: usize,
     id_to_slot: HashMap<u64, Slot>,
     tombstones: usize,
     /// Scalar columns of the metadata paths that filters use, one cell per row.
@@ -67,13 +87,20 @@ impl VectorStore {
         live: Vec<bool>,
         mut texts: Vec<Option<String>>,
         mut metadata: Vec<Option<Value>>,
+        times: Vec<Times>,
     ) -> Result<Self, String> {
         let n = ids.len();
-        if live.len() != n || texts.len() != n || metadata.len() != n || vectors.len() != n * dim {
+        if live.len() != n
+            || texts.len() != n
+            || metadata.len() != n
+            || times.len() != n
+            || vectors.len() != n * dim
+        {
             return Err("sections disagree on the number of rows".into());
         }
         let mut id_to_slot = HashMap::with_capacity(n);
         let mut tombstones = 0;
+        let mut expiring = 0;
         for (i, &id) in ids.iter().enumerate() {
             if !live[i] {
                 tombstones += 1;
@@ -84,6 +111,7 @@ impl VectorStore {
             if id_to_slot.insert(id, Slot(i as u32)).is_some() {
                 return Err(format!("id {id} appears twice"));
             }
+            expiring += usize::from(times[i].expires != NEVER);
             let row = &vectors[i * dim..(i + 1) * dim];
             if let Some(x) = row.iter().find(|x| !x.is_finite()) {
                 return Err(format!("record {id} has a non-finite value {x}"));
@@ -102,7 +130,9 @@ impl VectorStore {
             ids,
             texts,
             metadata,
+            times,
             live,
+            expiring,
             id_to_slot,
             tombstones,
             columns: FieldColumns::default(),
@@ -128,6 +158,28 @@ impl VectorStore {
 
     pub(crate) fn metadata_column(&self) -> &[Option<Value>] {
         &self.metadata
+    }
+
+    pub(crate) fn times_column(&self) -> &[Times] {
+        &self.times
+    }
+
+    /// When row `slot` was written and expires.
+    #[inline]
+    pub(crate) fn times(&self, slot: Slot) -> Times {
+        self.times[slot.index()]
+    }
+
+    /// True when some live row has an expiry.
+    #[inline]
+    pub(crate) fn has_expiring(&self) -> bool {
+        self.expiring > 0
+    }
+
+    /// True when row `slot` is live and not expired at `now` (Unix ms).
+    #[inline]
+    pub(crate) fn is_visible(&self, slot: Slot, now: u64) -> bool {
+        self.live[slot.index()] && self.times[slot.index()].expires > now
     }
 
     /// The largest live id.
@@ -167,6 +219,7 @@ impl VectorStore {
         crate::hugepage::reserve(&mut self.vectors, rows * self.dim);
         self.ids.reserve(rows);
         self.texts.reserve(rows);
+        self.times.reserve(rows);
         self.metadata.reserve(rows);
         self.live.reserve(rows);
         self.id_to_slot.reserve(rows);
@@ -174,12 +227,25 @@ impl VectorStore {
 
     /// Appends a live row. The caller has validated the vector, checked that `id` is free and
     /// that there is room (fewer than [`MAX_SLOTS`] rows).
+    #[cfg(test)]
     pub(crate) fn push(
         &mut self,
         id: u64,
         vector: &[f32],
         text: Option<String>,
         metadata: Option<Value>,
+    ) -> Slot {
+        self.push_timed(id, vector, text, metadata, Times::default())
+    }
+
+    /// [`push`](Self::push) with the record's times.
+    pub(crate) fn push_timed(
+        &mut self,
+        id: u64,
+        vector: &[f32],
+        text: Option<String>,
+        metadata: Option<Value>,
+        times: Times,
     ) -> Slot {
         debug_assert_eq!(vector.len(), self.dim);
         debug_assert!(!self.id_to_slot.contains_key(&id));
@@ -189,6 +255,8 @@ impl VectorStore {
         self.vectors.extend_from_slice(vector);
         self.ids.push(id);
         self.texts.push(text);
+        self.times.push(times);
+        self.expiring += usize::from(times.expires != NEVER);
         self.columns.push(metadata.as_ref());
         self.metadata.push(metadata);
         self.live.push(true);
@@ -199,13 +267,24 @@ impl VectorStore {
     /// Appends a copy of `other`'s live row `slot`.
     pub(crate) fn push_from(&mut self, other: &VectorStore, slot: Slot) -> Slot {
         let (text, metadata) = (other.text(slot).map(str::to_owned), other.metadata(slot).cloned());
-        self.push(other.id(slot), other.vector(slot), text, metadata)
+        self.push_timed(other.id(slot), other.vector(slot), text, metadata, other.times(slot))
     }
 
-    /// Sets row `to`'s text and metadata to those of `other`'s row `from` (the same record).
+    /// Sets row `to`'s text, metadata and times to those of `other`'s row `from` (the same
+    /// record).
     pub(crate) fn copy_attributes(&mut self, other: &VectorStore, from: Slot, to: Slot) {
         self.texts[to.index()] = other.text(from).map(str::to_owned);
         self.set_metadata(to, other.metadata(from).cloned());
+        self.set_times(to, other.times(from));
+    }
+
+    /// Replaces a live row's times.
+    pub(crate) fn set_times(&mut self, slot: Slot, times: Times) {
+        let old = std::mem::replace(&mut self.times[slot.index()], times);
+        if self.live[slot.index()] {
+            self.expiring =
+                self.expiring + usize::from(times.expires != NEVER) - usize::from(old.expires != NEVER);
+        }
     }
 
     /// A copy holding only the live rows, in slot order, and for each row of this store its
@@ -246,8 +325,10 @@ impl VectorStore {
         }
         self.vectors.truncate(last * self.dim);
         self.ids.swap_remove(i);
+        self.expiring -= usize::from(self.times[i].expires != NEVER);
         self.texts.swap_remove(i);
         self.metadata.swap_remove(i);
+        self.times.swap_remove(i);
         self.live.swap_remove(i);
         self.columns.swap_remove(i);
     }
@@ -260,6 +341,8 @@ impl VectorStore {
         self.live[i] = false;
         self.texts[i] = None;
         self.metadata[i] = None;
+        self.expiring -= usize::from(self.times[i].expires != NEVER);
+        self.times[i] = Times::default();
         self.columns.set(i, None);
         self.tombstones += 1;
     }
@@ -277,6 +360,7 @@ impl VectorStore {
                 self.ids[w] = self.ids[r];
                 self.texts.swap(w, r);
                 self.metadata.swap(w, r);
+                self.times.swap(w, r);
                 self.live[w] = true;
                 self.id_to_slot.insert(self.ids[w], Slot(w as u32));
             }
@@ -285,6 +369,7 @@ impl VectorStore {
         self.vectors.truncate(w * d);
         self.ids.truncate(w);
         self.texts.truncate(w);
+        self.times.truncate(w);
         self.metadata.truncate(w);
         self.live.truncate(w);
         self.tombstones = 0;
@@ -305,6 +390,7 @@ impl VectorStore {
         self.vectors.capacity() * size_of::<f32>()
             + self.ids.capacity() * size_of::<u64>()
             + self.texts.capacity() * size_of::<Option<String>>()
+            + self.times.capacity() * size_of::<Times>()
             + self.metadata.capacity() * size_of::<Option<Value>>()
             + self.live.capacity()
             // hashbrown: one control byte plus the (key, value) pair per bucket.

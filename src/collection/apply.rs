@@ -53,7 +53,7 @@ impl State {
                 let top = records.iter().map(|r| r.id.saturating_add(1)).max().unwrap_or(0);
                 for r in records {
                     // Room was checked, and every id is free now.
-                    self.store.push(r.id, &r.vector, r.text, r.metadata);
+                    self.store.push_timed(r.id, &r.vector, r.text, r.metadata, r.times);
                 }
                 let end = self.store.slots() as u32;
                 self.index.insert(&self.store, start..end);
@@ -113,6 +113,7 @@ pub(super) fn stored_records(store: &VectorStore) -> Vec<LoggedRecord> {
             vector: store.vector(s).to_vec(),
             text: store.text(s).map(str::to_owned),
             metadata: store.metadata(s).cloned(),
+            times: store.times(s),
         })
         .collect()
 }
@@ -156,7 +157,11 @@ impl Collection {
         state.apply(change);
         self.changed();
         let compact = state.index.needs_compaction(&state.store);
+        let expiring = state.store.has_expiring();
         drop(state);
+        if expiring {
+            self.watch_expiry();
+        }
         if compact {
             self.compact_in_background();
         }
@@ -174,6 +179,8 @@ impl Collection {
         state.check(&change)?;
         state.apply(change);
         self.changed();
+        drop(state);
+        self.watch_expiry();
         Ok(())
     }
 
@@ -212,6 +219,7 @@ impl Collection {
             state.apply(put);
             state.embedding_model = model;
         }
+        c.watch_expiry();
         Ok(c)
     }
 

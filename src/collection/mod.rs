@@ -11,6 +11,8 @@
 
 mod apply;
 mod compact;
+mod expiry;
+mod records;
 mod search;
 mod snapshot;
 mod text;
@@ -23,7 +25,9 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::search::{SearchOptions, SearchResult};
+pub use self::records::{Dedup, ListOptions, ListPage, MAX_PAGE, RecordUpdate, Written};
+pub use self::search::{Decay, MAX_RESULT_VALUES, SearchOptions, SearchResult};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
 use crate::embed::EmbeddingFunction;
 use crate::error::{Error, Result};
@@ -34,12 +38,13 @@ use crate::persist::wal::Wal;
 use crate::store::VectorStore;
 
 /// A stored record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Record {
     /// The record's id, unique within its collection.
     pub id: u64,
-    /// The vector; under cosine it is returned L2-normalised, as it is stored.
+    /// The vector; under cosine it is returned L2-normalised, as it is stored. Empty when a
+    /// listing was asked for without vectors.
     pub vector: Vec<f32>,
     /// Optional source text.
     #[serde(default)]
@@ -47,6 +52,25 @@ pub struct Record {
     /// Optional JSON-object metadata.
     #[serde(default)]
     pub metadata: Option<Value>,
+    /// When the record expires, in Unix milliseconds (`None`: never). On input (insert,
+    /// upsert), `None` means the collection's default time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// When the record was last written, in Unix milliseconds (0 when unknown: records saved
+    /// by vectorlite 0.2). Set by the collection; ignored on input.
+    #[serde(default)]
+    pub updated_at: u64,
+}
+
+/// When a record being written expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiry {
+    /// At this Unix time in milliseconds.
+    At(u64),
+    /// This long after it is written.
+    After(std::time::Duration),
+    /// Never, whatever the collection's default time to live.
+    Never,
 }
 
 /// A record to add, whose id the collection assigns.
@@ -60,12 +84,21 @@ pub struct NewRecord {
     /// Optional JSON-object metadata.
     #[serde(default)]
     pub metadata: Option<Value>,
+    /// When it expires; `None`: the collection's default time to live (if any).
+    #[serde(default)]
+    pub expiry: Option<Expiry>,
 }
 
 impl NewRecord {
     /// A record with just a vector.
     pub fn new(vector: Vec<f32>) -> Self {
-        Self { vector, text: None, metadata: None }
+        Self { vector, ..Self::default() }
+    }
+
+    /// Sets when the record expires.
+    pub fn with_expiry(mut self, expiry: Expiry) -> Self {
+        self.expiry = Some(expiry);
+        self
     }
 
     /// Sets the text.
@@ -97,6 +130,22 @@ pub struct CollectionInfo {
     pub index: IndexType,
     /// Approximate heap bytes held by vectors, records and index.
     pub memory_bytes: usize,
+    /// Records written without an expiry expire this many seconds later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_ttl_seconds: Option<u64>,
+}
+
+/// The record in row `slot`, with or without its vector.
+pub(crate) fn record_at(store: &crate::store::VectorStore, slot: crate::store::Slot, vector: bool) -> Record {
+    let times = store.times(slot);
+    Record {
+        id: store.id(slot),
+        vector: if vector { store.vector(slot).to_vec() } else { Vec::new() },
+        text: store.text(slot).map(str::to_owned),
+        metadata: store.metadata(slot).cloned(),
+        expires_at: (times.expires != crate::store::NEVER).then_some(times.expires),
+        updated_at: times.updated,
+    }
 }
 
 /// Waits until a logged write is durable (nothing to wait for when the collection is not).
@@ -137,12 +186,16 @@ struct Shared {
     uid: AtomicU64,
     /// Embedder for the text calls, if any.
     embedder: RwLock<Option<Arc<dyn EmbeddingFunction>>>,
+    /// Stamps writes and decides expiry.
+    clock: RwLock<Arc<dyn Clock>>,
     /// The write-ahead log of the durable database holding the collection, if any.
     log: RwLock<Option<Arc<Wal>>>,
     /// A background compaction is running or queued.
     compacting: AtomicBool,
     /// One compaction at a time.
     compaction: Mutex<()>,
+    /// On the expiry sweep's watch list.
+    watched: AtomicBool,
     state: RwLock<State>,
 }
 
@@ -156,6 +209,21 @@ pub(crate) struct State {
     embedding_model: Option<String>,
     /// Rows changed while a compaction rebuilds the index off the lock.
     tracker: Option<compact::Tracker>,
+}
+
+impl State {
+    /// The slot of a record that exists and has not expired at `now`.
+    pub(crate) fn visible_slot(&self, id: u64, now: u64) -> Option<crate::store::Slot> {
+        self.store.slot_of(id).filter(|&s| self.store.is_visible(s, now))
+    }
+
+    /// Records that exist and have not expired at `now`.
+    pub(crate) fn visible_len(&self, now: u64) -> usize {
+        if !self.store.has_expiring() {
+            return self.store.len();
+        }
+        self.store.live_slots().filter(|&s| self.store.is_visible(s, now)).count()
+    }
 }
 
 impl std::fmt::Debug for Collection {
@@ -181,7 +249,8 @@ impl Collection {
     }
 
     fn from_state(name: String, config: CollectionConfig, created_at: String, state: State) -> Self {
-        Self {
+        let expiring = state.store.has_expiring();
+        let c = Self {
             inner: Arc::new(Shared {
                 name,
                 config,
@@ -190,11 +259,24 @@ impl Collection {
                 generation: AtomicU64::new(0),
                 uid: AtomicU64::new(rand::random()),
                 embedder: RwLock::new(None),
+                clock: RwLock::new(Arc::new(SystemClock)),
                 log: RwLock::new(None),
                 compacting: AtomicBool::new(false),
                 compaction: Mutex::new(()),
+                watched: AtomicBool::new(false),
                 state: RwLock::new(state),
             }),
+        };
+        if expiring {
+            expiry::watch(&c);
+        }
+        c
+    }
+
+    /// Puts the collection on the expiry sweep's watch list if it has records that expire.
+    pub(super) fn watch_expiry(&self) {
+        if !self.inner.watched.load(Ordering::Acquire) && self.inner.state.read().store.has_expiring() {
+            expiry::watch(self);
         }
     }
 
@@ -203,7 +285,11 @@ impl Collection {
         crate::config::validate_name(name)?;
         let shared = Arc::try_unwrap(self.inner)
             .map_err(|inner| Error::CollectionExists { name: inner.name.clone() })?;
-        Ok(Collection { inner: Arc::new(Shared { name: name.to_owned(), ..shared }) })
+        let renamed = Collection {
+            inner: Arc::new(Shared { name: name.to_owned(), watched: AtomicBool::new(false), ..shared }),
+        };
+        renamed.watch_expiry();
+        Ok(renamed)
     }
 
     /// Starts (or stops) logging this collection's writes.
@@ -241,9 +327,20 @@ impl Collection {
         &self.inner.config
     }
 
-    /// Number of live records.
+    /// Uses `clock` for write times and expiry (the system clock by default).
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        *self.inner.clock.write() = clock;
+    }
+
+    /// The time now, by the collection's clock (Unix ms).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.read().now_ms()
+    }
+
+    /// Number of records (expired ones not counted).
     pub fn len(&self) -> usize {
-        self.inner.state.read().store.len()
+        let now = self.now_ms();
+        self.inner.state.read().visible_len(now)
     }
 
     /// True when the collection holds no records.
@@ -256,43 +353,44 @@ impl Collection {
         self.inner.state.read().next_id
     }
 
-    /// The record with this id, or [`Error::IdNotFound`].
+    /// The record with this id, or [`Error::IdNotFound`] (also once it has expired).
     pub fn get(&self, id: u64) -> Result<Record> {
+        let now = self.now_ms();
         let state = self.inner.state.read();
-        let slot = state.store.slot_of(id).ok_or(Error::IdNotFound { id })?;
-        let store = &state.store;
-        Ok(Record {
-            id,
-            vector: store.vector(slot).to_vec(),
-            text: store.text(slot).map(str::to_owned),
-            metadata: store.metadata(slot).cloned(),
-        })
+        let slot = state.visible_slot(id, now).ok_or(Error::IdNotFound { id })?;
+        Ok(record_at(&state.store, slot, true))
     }
 
-    /// True when a record has this id.
+    /// True when a record has this id (and has not expired).
     pub fn contains(&self, id: u64) -> bool {
-        self.inner.state.read().store.slot_of(id).is_some()
+        let now = self.now_ms();
+        self.inner.state.read().visible_slot(id, now).is_some()
     }
 
-    /// Every live id, ascending.
+    /// Every record's id, ascending (expired ones left out).
     pub fn ids(&self) -> Vec<u64> {
+        let now = self.now_ms();
         let state = self.inner.state.read();
-        let mut ids: Vec<u64> = state.store.live_slots().map(|s| state.store.id(s)).collect();
+        let store = &state.store;
+        let mut ids: Vec<u64> =
+            store.live_slots().filter(|&s| store.is_visible(s, now)).map(|s| store.id(s)).collect();
         ids.sort_unstable();
         ids
     }
 
     /// Count, dimension, metric, index and approximate memory.
     pub fn info(&self) -> CollectionInfo {
+        let now = self.now_ms();
         let state = self.inner.state.read();
         let c = &self.inner.config;
         CollectionInfo {
             name: self.inner.name.clone(),
-            count: state.store.len(),
+            count: state.visible_len(now),
             dimension: c.dimension,
             metric: c.metric,
             index: state.index.index_type(),
             memory_bytes: state.store.memory_bytes() + state.index.memory_bytes(),
+            default_ttl_seconds: c.default_ttl_seconds,
         }
     }
 

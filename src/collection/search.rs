@@ -15,8 +15,8 @@ use crate::store::Slot;
 /// single call cannot build a multi-gigabyte answer.
 pub const MAX_RESULT_VALUES: usize = 16 << 20;
 
-/// How to search: how many results, an optional metadata filter, the HNSW beam width, and
-/// whether to return vectors.
+/// How to search: how many results, an optional metadata filter, the HNSW beam width,
+/// whether to return vectors, a minimum score, and a blend with recency.
 ///
 /// ```
 /// use serde_json::json;
@@ -36,11 +36,74 @@ pub struct SearchOptions {
     pub ef: Option<usize>,
     /// Return each result's vector too.
     pub include_vectors: bool,
+    /// Only results at least this similar: a score of at least `min_score` under cosine and
+    /// dot, a distance of at most `|min_score|` under euclidean and manhattan. Applies to the
+    /// similarity, before any `decay`.
+    pub min_score: Option<f32>,
+    /// Blend similarity with recency (see [`Decay`]).
+    pub decay: Option<Decay>,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: 10, filter: None, ef: None, include_vectors: false }
+        Self { k: 10, filter: None, ef: None, include_vectors: false, min_score: None, decay: None }
+    }
+}
+
+/// Recency in the ranking, as agent memory designs weigh it: each result's score becomes
+/// `(1 - weight) * similarity + weight * 0.5^(age / half_life)`, where the age is taken from
+/// `field` (a metadata path holding Unix seconds or an RFC 3339 time) or, without a field,
+/// from when the record was last written. A result without a time has recency 0. Results are
+/// sorted by the blended score; [`SearchResult::similarity`] keeps the raw one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decay {
+    /// A metadata path (`"meta.created"`), or `None` for the record's write time.
+    pub field: Option<String>,
+    /// After this long, recency counts half.
+    pub half_life_seconds: f64,
+    /// How much recency counts, 0 to 1.
+    pub weight: f32,
+}
+
+impl Decay {
+    fn validate(&self) -> Result<()> {
+        if !(self.half_life_seconds.is_finite() && self.half_life_seconds > 0.0) {
+            return Err(crate::config::invalid(
+                "half_life_seconds",
+                format!("{} is not a duration > 0", self.half_life_seconds),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.weight) {
+            return Err(crate::config::invalid("weight", format!("{} is not in 0..=1", self.weight)));
+        }
+        Ok(())
+    }
+
+    /// 0.5^(age / half life) for a record written (or dated) at `at_ms`, seen at `now_ms`.
+    fn recency(&self, at_ms: Option<u64>, now_ms: u64) -> f32 {
+        match at_ms {
+            Some(at) if at > 0 => {
+                let age_s = now_ms.saturating_sub(at) as f64 / 1000.0;
+                0.5f64.powf(age_s / self.half_life_seconds) as f32
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The time (Unix ms) a record is dated by under this decay.
+    fn time_of(&self, store: &crate::store::VectorStore, slot: Slot) -> Option<u64> {
+        let Some(field) = &self.field else { return Some(store.times(slot).updated) };
+        let mut v = store.metadata(slot)?;
+        for part in field.split('.') {
+            v = v.get(part)?;
+        }
+        match v {
+            Value::Number(n) => {
+                n.as_f64().filter(|s| s.is_finite() && *s >= 0.0).map(|s| (s * 1000.0) as u64)
+            }
+            Value::String(s) => crate::clock::parse_rfc3339_ms(s).ok(),
+            _ => None,
+        }
     }
 }
 
@@ -68,7 +131,25 @@ impl SearchOptions {
         self
     }
 
+    /// Keeps only results at least this similar (see [`SearchOptions::min_score`]).
+    pub fn with_min_score(mut self, min_score: f32) -> Self {
+        self.min_score = Some(min_score);
+        self
+    }
+
+    /// Blends similarity with recency.
+    pub fn with_decay(mut self, decay: Decay) -> Self {
+        self.decay = Some(decay);
+        self
+    }
+
     fn validate(&self, dimension: usize) -> Result<()> {
+        if let Some(d) = &self.decay {
+            d.validate()?;
+        }
+        if self.min_score.is_some_and(|m| !m.is_finite()) {
+            return Err(crate::config::invalid("min_score", "must be a finite number".into()));
+        }
         if !(1..=MAX_K).contains(&self.k) {
             return Err(Error::InvalidK { k: self.k, max: MAX_K });
         }
@@ -107,6 +188,9 @@ pub struct SearchResult {
     /// The stored vector, when `include_vectors` was set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// The raw similarity, when `score` blends in recency ([`Decay`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
 }
 
 impl Collection {
@@ -129,8 +213,9 @@ impl Collection {
     pub fn search(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<SearchResult>> {
         options.validate(self.config().dimension)?;
         let norm = self.check_vector(query)?;
+        let now = self.now_ms();
         let state = self.inner.state.read();
-        Ok(self.search_locked(&state, query, norm, options))
+        Ok(self.search_locked(&state, query, norm, options, now))
     }
 
     /// Runs many queries across cores under one consistent view (one read lock for all of
@@ -140,25 +225,43 @@ impl Collection {
         queries: &[Vec<f32>],
         options: &SearchOptions,
     ) -> Result<Vec<Vec<SearchResult>>> {
-        options.validate(self.config().dimension)?;
-        let norms = queries.iter().map(|q| self.check_vector(q)).collect::<Result<Vec<f64>>>()?;
+        let pairs: Vec<(&[f32], &SearchOptions)> = queries.iter().map(|q| (&q[..], options)).collect();
+        self.search_each(&pairs)
+    }
+
+    /// Runs many queries, each with its own options, across cores under one consistent view;
+    /// results in query order. Every query is checked before any runs.
+    pub fn search_each(&self, queries: &[(&[f32], &SearchOptions)]) -> Result<Vec<Vec<SearchResult>>> {
+        let dim = self.config().dimension;
+        let norms = queries
+            .iter()
+            .map(|(q, o)| {
+                o.validate(dim)?;
+                self.check_vector(q)
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        let now = self.now_ms();
         let state = self.inner.state.read();
         // Scoped threads, not rayon, under the lock (see `parallel`); each query runs on one.
-        let parts = crate::parallel::map_split(queries.len(), 1, |range| {
+        let parts = crate::parallel::map_split_on(crate::parallel::all_cores(), queries.len(), 1, |range| {
             crate::parallel::serial(|| {
-                range.map(|i| self.search_locked(&state, &queries[i], norms[i], options)).collect::<Vec<_>>()
+                range
+                    .map(|i| self.search_locked(&state, queries[i].0, norms[i], queries[i].1, now))
+                    .collect::<Vec<_>>()
             })
         });
         Ok(parts.into_iter().flatten().collect())
     }
 
-    /// The search itself, under the read lock; `norm` is the query's L2 norm.
-    fn search_locked(
+    /// The search itself, under the read lock; `norm` is the query's L2 norm, `now` decides
+    /// which records have expired.
+    pub(super) fn search_locked(
         &self,
         state: &State,
         query: &[f32],
         norm: f64,
         options: &SearchOptions,
+        now: u64,
     ) -> Vec<SearchResult> {
         // Stored cosine vectors are unit length, so ranking by the raw query's dot product is
         // the same ranking, and dividing by its norm afterwards gives the cosine without copying
@@ -177,26 +280,52 @@ impl Collection {
         };
         let store = &state.store;
         let bound = options.filter.as_ref().map(|f| store.bind_filter(f));
-        let filter_fn =
-            bound.as_ref().map(|b| move |slot: Slot| b.matches(slot.index(), store.metadata(slot)));
+        let expiring = store.has_expiring();
+        let accept = |slot: Slot| {
+            (!expiring || store.is_visible(slot, now))
+                && bound.as_ref().is_none_or(|b| b.matches(slot.index(), store.metadata(slot)))
+        };
+        // With recency blended in, the best k by the blend are among a wider set by similarity.
+        let k = match &options.decay {
+            Some(_) => (options.k * 4).max(options.k + 20).min(MAX_K),
+            None => options.k,
+        };
         let q = Query {
             vector: query,
-            k: options.k,
+            k,
             ef: options.ef,
-            filter: filter_fn.as_ref().map(|f| f as SlotFilter<'_>),
+            filter: (expiring || bound.is_some()).then_some(&accept as SlotFilter<'_>),
         };
         let hits = state.index.search(store, &q);
+        let metric = self.inner.config.metric;
         let mut results: Vec<SearchResult> = hits
             .into_iter()
-            .map(|Candidate { dist, slot }| SearchResult {
-                id: store.id(slot),
-                score: (f64::from(self.inner.distance.score(dist)) * scale) as f32,
-                text: store.text(slot).map(str::to_owned),
-                metadata: store.metadata(slot).cloned(),
-                vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
+            .map(|Candidate { dist, slot }| {
+                (slot, (f64::from(self.inner.distance.score(dist)) * scale) as f32)
+            })
+            .filter(|&(_, score)| {
+                options.min_score.is_none_or(|min| super::records::passes(metric, score, min))
+            })
+            .map(|(slot, score)| {
+                let (score, similarity) = match &options.decay {
+                    Some(d) => {
+                        let recency = d.recency(d.time_of(store, slot), now);
+                        ((1.0 - d.weight) * score + d.weight * recency, Some(score))
+                    }
+                    None => (score, None),
+                };
+                SearchResult {
+                    id: store.id(slot),
+                    score,
+                    text: store.text(slot).map(str::to_owned),
+                    metadata: store.metadata(slot).cloned(),
+                    vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
+                    similarity,
+                }
             })
             .collect();
         results.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        results.truncate(options.k);
         results
     }
 }

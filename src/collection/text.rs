@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Collection, SearchOptions, SearchResult};
+use super::{Collection, NewRecord, Record, SearchOptions, SearchResult};
 use crate::embed::{EmbeddingFunction, same_model};
 use crate::error::{Error, Result};
 use crate::persist::oplog::Change;
@@ -41,15 +41,12 @@ impl Collection {
     /// Embeds many texts in one batched call and adds them; ids in order. All or nothing.
     pub fn add_texts(&self, items: Vec<(String, Option<Value>)>) -> Result<Vec<u64>> {
         let texts: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
-        let (vectors, model_id) = self.embed_texts(&texts)?;
+        let vectors = self.embed_for_storage(&texts)?;
         let records = items
             .into_iter()
             .zip(vectors)
-            .map(|((text, metadata), vector)| super::NewRecord { vector, text: Some(text), metadata })
+            .map(|((text, metadata), vector)| NewRecord { vector, text: Some(text), metadata, expiry: None })
             .collect();
-        // The model first: a crash between the two leaves a model guard without records, never
-        // records without their guard.
-        self.remember_model(model_id)?;
         self.add_batch(records)
     }
 
@@ -57,14 +54,30 @@ impl Collection {
     /// All or nothing.
     pub fn upsert_texts(&self, items: Vec<(u64, String, Option<Value>)>) -> Result<()> {
         let texts: Vec<&str> = items.iter().map(|(_, t, _)| t.as_str()).collect();
-        let (vectors, model_id) = self.embed_texts(&texts)?;
+        let vectors = self.embed_for_storage(&texts)?;
         let records = items
             .into_iter()
             .zip(vectors)
-            .map(|((id, text, metadata), vector)| super::Record { id, vector, text: Some(text), metadata })
+            .map(|((id, text, metadata), vector)| Record {
+                id,
+                vector,
+                text: Some(text),
+                metadata,
+                ..Record::default()
+            })
             .collect();
-        self.remember_model(model_id)?;
         self.upsert_batch(records)
+    }
+
+    /// Embeds texts that are about to be stored with the attached embedder (one batched call),
+    /// and records the model as the collection's, so that later text calls are checked
+    /// against it. Build records from the vectors and write them with any write call.
+    pub fn embed_for_storage(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let (vectors, model_id) = self.embed_texts(texts)?;
+        // The model first: a crash between the two leaves a model guard without records, never
+        // records without their guard.
+        self.remember_model(model_id)?;
+        Ok(vectors)
     }
 
     /// One vector per text from the attached embedder, and the model's id.
@@ -77,6 +90,11 @@ impl Collection {
             });
         }
         Ok((vectors, embedder.model_id()?))
+    }
+
+    /// One query vector per text, from the attached embedder (checked against the collection).
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.embed_texts(texts)?.0)
     }
 
     /// Embeds `query` and searches with it; filters and options work as for vectors.

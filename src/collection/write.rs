@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{Collection, NewRecord, Record, State};
+use super::{Collection, Expiry, NewRecord, Record, State};
 use crate::error::{Error, Result};
 use crate::persist::oplog::{Change, LoggedRecord};
 use crate::persist::{ConflictPolicy, LoadOptions, MergeOptions, MergeStats};
+use crate::store::{NEVER, Times};
 
 /// How a write treats ids.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,8 @@ const PARALLEL_PREPARE_MIN: usize = 512;
 impl Collection {
     /// Adds a record and returns the id it was given. Ids come from a counter and are never reused.
     pub fn add(&self, vector: &[f32], text: Option<String>, metadata: Option<Value>) -> Result<u64> {
-        let record = self.prepare(0, vector.to_vec(), text, metadata)?;
-        Ok(self.write(vec![record], IdMode::Assign)?[0])
+        let record = NewRecord { vector: vector.to_vec(), text, metadata, expiry: None };
+        Ok(self.add_batch(vec![record])?[0])
     }
 
     /// Adds a record under an explicit id; [`Error::IdExists`] if it is taken.
@@ -42,8 +43,8 @@ impl Collection {
         text: Option<String>,
         metadata: Option<Value>,
     ) -> Result<()> {
-        let record = self.prepare(id, vector.to_vec(), text, metadata)?;
-        self.write(vec![record], IdMode::Insert).map(drop)
+        let record = NewRecord { vector: vector.to_vec(), text, metadata, expiry: None };
+        self.write(vec![self.prepare(id, record, self.now_ms())?], IdMode::Insert).map(drop)
     }
 
     /// Inserts a record, or replaces vector, text and metadata of the record with this id.
@@ -54,8 +55,8 @@ impl Collection {
         text: Option<String>,
         metadata: Option<Value>,
     ) -> Result<()> {
-        let record = self.prepare(id, vector.to_vec(), text, metadata)?;
-        self.write(vec![record], IdMode::Upsert).map(drop)
+        let record = NewRecord { vector: vector.to_vec(), text, metadata, expiry: None };
+        self.write(vec![self.prepare(id, record, self.now_ms())?], IdMode::Upsert).map(drop)
     }
 
     /// Adds many records at once and returns their ids in order. All or nothing: one invalid
@@ -75,6 +76,13 @@ impl Collection {
     pub fn upsert_batch(&self, records: Vec<Record>) -> Result<()> {
         let items = self.prepare_batch(records.into_iter().map(split_record).collect())?;
         self.write(items, IdMode::Upsert).map(drop)
+    }
+
+    /// Writes records under explicit ids, each with its own expiry: inserts (every id must be
+    /// free) or, with `upsert`, inserts or replaces. All or nothing.
+    pub fn write_with_ids(&self, records: Vec<(u64, NewRecord)>, upsert: bool) -> Result<()> {
+        let items = self.prepare_batch(records)?;
+        self.write(items, if upsert { IdMode::Upsert } else { IdMode::Insert }).map(drop)
     }
 
     /// Merges the records of the `.vlc` file at `path` into this collection (see [`MergeOptions`]).
@@ -154,25 +162,36 @@ impl Collection {
         })
     }
 
-    /// Checks a record and brings its vector to the stored form (unit length under cosine).
-    fn prepare(
-        &self,
-        id: u64,
-        mut vector: Vec<f32>,
-        text: Option<String>,
-        metadata: Option<Value>,
-    ) -> Result<LoggedRecord> {
+    /// Checks a record and brings it to the stored form: the vector at unit length under
+    /// cosine, stamped with `now`, and its expiry made absolute.
+    pub(super) fn prepare(&self, id: u64, r: NewRecord, now: u64) -> Result<LoggedRecord> {
+        let mut vector = r.vector;
         self.check_vector(&vector)?;
         if self.config().metric == crate::config::SimilarityMetric::Cosine {
             crate::vector::normalize(&mut vector);
         }
-        crate::config::check_text(&text)?;
-        let metadata = crate::config::check_metadata(metadata)?;
-        Ok(LoggedRecord { id, vector, text, metadata })
+        crate::config::check_text(&r.text)?;
+        let metadata = crate::config::check_metadata(r.metadata)?;
+        let times = Times { updated: now, expires: self.expires_at(r.expiry, now) };
+        Ok(LoggedRecord { id, vector, text: r.text, metadata, times })
     }
 
-    fn prepare_batch(&self, items: Vec<(u64, NewRecord)>) -> Result<Vec<LoggedRecord>> {
-        let prep = |(id, r): (u64, NewRecord)| self.prepare(id, r.vector, r.text, r.metadata);
+    /// The absolute expiry of a record written at `now`.
+    pub(super) fn expires_at(&self, expiry: Option<Expiry>, now: u64) -> u64 {
+        match expiry {
+            Some(Expiry::At(ms)) => ms,
+            Some(Expiry::After(ttl)) => now.saturating_add(ttl.as_millis().min(u128::from(u64::MAX)) as u64),
+            Some(Expiry::Never) => NEVER,
+            None => match self.config().default_ttl_seconds {
+                Some(s) => now.saturating_add(s.saturating_mul(1000)),
+                None => NEVER,
+            },
+        }
+    }
+
+    pub(super) fn prepare_batch(&self, items: Vec<(u64, NewRecord)>) -> Result<Vec<LoggedRecord>> {
+        let now = self.now_ms();
+        let prep = |(id, r): (u64, NewRecord)| self.prepare(id, r, now);
         if items.len() >= PARALLEL_PREPARE_MIN {
             items.into_par_iter().map(prep).collect()
         } else {
@@ -224,5 +243,13 @@ fn assign_ids(state: &State, records: &mut [LoggedRecord], mode: IdMode) -> Resu
 }
 
 fn split_record(r: Record) -> (u64, NewRecord) {
-    (r.id, NewRecord { vector: r.vector, text: r.text, metadata: r.metadata })
+    (
+        r.id,
+        NewRecord {
+            vector: r.vector,
+            text: r.text,
+            metadata: r.metadata,
+            expiry: r.expires_at.map(Expiry::At),
+        },
+    )
 }

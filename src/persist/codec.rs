@@ -85,7 +85,8 @@ impl PutLe for Vec<u8> {
     }
 }
 
-fn checked_len(len: usize, limit: usize) -> Result<u32, CodecError> {
+/// `len` as a `u32` entry length, if it is within `limit`.
+pub(crate) fn checked_len(len: usize, limit: usize) -> Result<u32, CodecError> {
     u32::try_from(len)
         .ok()
         .filter(|&l| l != NONE_LEN && l as usize <= limit)

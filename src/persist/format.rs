@@ -4,13 +4,14 @@
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC  = 89 'V' 'L' 'C' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//!      8     4  format version (u32) = 2
+//!      8     4  format version (u32) = 3 (2 is still read)
 //!     12     4  flags (u32) = 0, reserved
 //!     16     4  header length H (u32)
 //!     20     4  crc32c of the header bytes (u32)
 //!     24     H  header: UTF-8 JSON (FileHeader), readable without touching the body
 //! 24 + H        sections, each a 32-byte section header followed by its stored bytes:
-//!                 0  4  tag (u32): 1 ids, 2 vectors, 3 live, 4 texts, 5 metadata, 6 hnsw, 0 end
+//!                 0  4  tag (u32): 1 ids, 2 vectors, 3 live, 4 texts, 5 metadata, 6 hnsw,
+//!                       7 times (format 3), 0 end
 //!                 4  1  codec (u8): 0 none, 1 zstd, 2 gzip
 //!                 5  3  zero
 //!                 8  8  raw length (u64): bytes after decompression
@@ -22,8 +23,8 @@
 //!
 //! Section payloads (raw, before compression), one entry per slot in slot order:
 //! ids `u64`; vectors `dimension` x `f32`; live `u8` (1 live, 0 deleted); texts and metadata
-//! `u32` length (`u32::MAX` = none) then UTF-8 bytes (metadata as JSON); hnsw, see
-//! [`write_graph`].
+//! `u32` length (`u32::MAX` = none) then UTF-8 bytes (metadata as JSON); times `u64` written
+//! and `u64` expiry (Unix ms, `u64::MAX` = never); hnsw, see [`write_graph`].
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -34,7 +35,9 @@ use crate::config::{IndexType, MAX_ENTRY_BYTES, SimilarityMetric};
 use crate::index::hnsw::graph::{GraphParts, GraphView, MAX_LEVEL};
 
 pub(crate) const MAGIC: [u8; 8] = [0x89, b'V', b'L', b'C', 0x0D, 0x0A, 0x1A, 0x0A];
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The oldest binary version still read (version 1 is the JSON of vectorlite 0.1.x).
+pub(crate) const OLDEST_BINARY_VERSION: u32 = 2;
 /// Bytes before the header JSON.
 pub(crate) const PREAMBLE_LEN: u64 = 24;
 pub(crate) const SECTION_HEADER_LEN: u64 = 32;
@@ -59,6 +62,9 @@ pub(crate) struct FileHeader {
     pub next_id: u64,
     #[serde(default)]
     pub embedding_model: Option<String>,
+    /// Format 3: the collection's default time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_ttl_seconds: Option<u64>,
 }
 
 pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";
@@ -73,6 +79,7 @@ pub(crate) enum Tag {
     Texts = 4,
     Metadata = 5,
     Hnsw = 6,
+    Times = 7,
 }
 
 impl Tag {
@@ -85,6 +92,7 @@ impl Tag {
             4 => Tag::Texts,
             5 => Tag::Metadata,
             6 => Tag::Hnsw,
+            7 => Tag::Times,
             _ => return None,
         })
     }
@@ -98,6 +106,7 @@ impl Tag {
             Tag::Texts => "texts",
             Tag::Metadata => "metadata",
             Tag::Hnsw => "hnsw",
+            Tag::Times => "times",
         }
     }
 }
@@ -284,17 +293,23 @@ pub(crate) fn write_u32s(w: &mut dyn Write, values: impl Iterator<Item = u32>) -
 
 /// Writes an optional byte string: `u32` length (`u32::MAX` for none), then the bytes.
 pub(crate) fn write_opt_bytes(w: &mut dyn Write, bytes: Option<&[u8]>) -> io::Result<()> {
-    let mut buf = Vec::new();
-    codec::PutLe::put_opt_bytes(&mut buf, bytes, MAX_ENTRY_BYTES)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    w.write_all(&buf)
+    match bytes {
+        None => w.write_all(&NONE_LEN.to_le_bytes()),
+        Some(b) => {
+            let len =
+                codec::checked_len(b.len(), MAX_ENTRY_BYTES).map_err(|e| io::Error::other(e.to_string()))?;
+            w.write_all(&len.to_le_bytes())?;
+            w.write_all(b)
+        }
+    }
 }
 
 // ---- reading ----
 
-/// What the preamble says: a v2 header, a newer version, or not our file at all.
+/// What the preamble says: a header of a version this reader knows, a newer version, or not
+/// our file at all.
 pub(crate) enum Preamble {
-    V2(FileHeader),
+    Known(Box<FileHeader>),
     Newer(u32),
     BadMagic,
 }
@@ -311,7 +326,7 @@ pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> 
     if version > FORMAT_VERSION {
         return Ok(Preamble::Newer(version));
     }
-    if version != FORMAT_VERSION {
+    if version < OLDEST_BINARY_VERSION {
         return Err(corrupt(format!("unknown binary format version {version}")));
     }
     if f.u32()? != 0 {
@@ -328,10 +343,10 @@ pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> 
     }
     let header: FileHeader =
         serde_json::from_slice(&json).map_err(|e| corrupt(format!("header is not valid JSON: {e}")))?;
-    if header.format != FORMAT_NAME || header.format_version != FORMAT_VERSION {
+    if header.format != FORMAT_NAME || header.format_version != version {
         return Err(corrupt(format!("header names format '{}' v{}", header.format, header.format_version)));
     }
-    Ok(Preamble::V2(header))
+    Ok(Preamble::Known(Box::new(header)))
 }
 
 fn parse_section_header(h: &[u8; SECTION_HEADER_LEN as usize]) -> Result<SectionHeader, FormatError> {

@@ -73,7 +73,7 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
     }
     let mut r = (&first[..]).chain(r);
     let header = match format::read_preamble(&mut r) {
-        Ok(Preamble::V2(h)) => h,
+        Ok(Preamble::Known(h)) => h,
         Ok(Preamble::Newer(version)) => {
             return Err(PersistenceError::NewerFormat { path: path.into(), version });
         }
@@ -89,7 +89,7 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
     };
     let start = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
     let mut report = FileReport {
-        format_version: format::FORMAT_VERSION,
+        format_version: header.format_version,
         header: serde_json::to_value(&header).unwrap_or_default(),
         sections: Vec::new(),
         problem: None,

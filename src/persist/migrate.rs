@@ -152,7 +152,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
             file.metadata.dimension
         )));
     }
-    let config = CollectionConfig { dimension: dim, metric, index };
+    let config = CollectionConfig { dimension: dim, metric, index, default_ttl_seconds: None };
     config.validate().map_err(|e| corrupt(e.to_string()))?;
 
     let n = records.len();
@@ -179,8 +179,16 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
         texts.push(r.text);
         metadata.push(md);
     }
-    let store =
-        VectorStore::from_columns(dim, vectors, ids, vec![true; n], texts, metadata).map_err(corrupt)?;
+    let store = VectorStore::from_columns(
+        dim,
+        vectors,
+        ids,
+        vec![true; n],
+        texts,
+        metadata,
+        vec![Default::default(); n],
+    )
+    .map_err(corrupt)?;
     let next_id = file.next_id.unwrap_or(0).max(store.max_id().map_or(0, |m| m.saturating_add(1)));
     let (index, _) = build_index(&config, &store, None);
     let created_at =

@@ -19,6 +19,7 @@ use super::PersistenceError;
 use super::codec::{CodecError, LeReader, PutLe, invalid, utf8};
 use super::wal::Wal;
 use crate::config::{CollectionConfig, MAX_DIMENSION, MAX_ENTRY_BYTES};
+use crate::store::Times;
 
 /// A logged operation to wait for: it is durable once [`Ticket::wait`] returns.
 #[must_use = "a write is acknowledged only after its ticket's wait"]
@@ -83,6 +84,8 @@ pub(crate) struct LoggedRecord {
     pub vector: Vec<f32>,
     pub text: Option<String>,
     pub metadata: Option<Value>,
+    /// When it was written and when it expires.
+    pub times: Times,
 }
 
 // Kinds of vectorlite 0.2.0, still read.
@@ -113,6 +116,8 @@ fn put_records(b: &mut Vec<u8>, records: &[LoggedRecord]) -> Result<(), CodecErr
         b.put_f32s(&r.vector);
         b.put_opt_bytes(r.text.as_deref().map(str::as_bytes), MAX_ENTRY_BYTES)?;
         b.put_opt_bytes(r.metadata.as_ref().map(json_bytes).as_deref(), MAX_ENTRY_BYTES)?;
+        b.put_u64(r.times.updated);
+        b.put_u64(r.times.expires);
     }
     Ok(())
 }
@@ -285,16 +290,18 @@ fn read_records(r: &mut LeReader<'_>, legacy: bool) -> Result<Vec<LoggedRecord>,
             return Err(invalid(format!("a vector of {dim} dimensions")));
         }
         let vector = r.f32s(dim)?;
-        let (text, metadata) = if legacy {
-            (read_tagged(r)?, read_tagged(r)?)
+        let (text, metadata, times) = if legacy {
+            (read_tagged(r)?, read_tagged(r)?, Times::default())
         } else {
-            (r.opt_bytes(MAX_ENTRY_BYTES)?, r.opt_bytes(MAX_ENTRY_BYTES)?)
+            let (text, metadata) = (r.opt_bytes(MAX_ENTRY_BYTES)?, r.opt_bytes(MAX_ENTRY_BYTES)?);
+            (text, metadata, Times { updated: r.u64()?, expires: r.u64()? })
         };
         records.push(LoggedRecord {
             id,
             vector,
             text: text.map(utf8).transpose()?,
             metadata: metadata.map(parse_metadata).transpose()?,
+            times,
         });
     }
     Ok(records)
@@ -307,8 +314,20 @@ pub(crate) mod tests {
 
     pub(crate) fn sample_ops() -> Vec<Op> {
         let records = vec![
-            LoggedRecord { id: 1, vector: vec![1.0, -2.5, 0.0], text: Some("hé".into()), metadata: None },
-            LoggedRecord { id: 9, vector: vec![0.0; 3], text: None, metadata: Some(json!({"a": [1]})) },
+            LoggedRecord {
+                id: 1,
+                vector: vec![1.0, -2.5, 0.0],
+                text: Some("hé".into()),
+                metadata: None,
+                times: Times { updated: 5, expires: 99 },
+            },
+            LoggedRecord {
+                id: 9,
+                vector: vec![0.0; 3],
+                text: None,
+                metadata: Some(json!({"a": [1]})),
+                times: Times::default(),
+            },
         ];
         vec![
             Op::Create {
@@ -392,7 +411,13 @@ pub(crate) mod tests {
         let put = |uid, id| Op::Write {
             uid,
             change: Change::Put {
-                records: vec![LoggedRecord { id, vector: vec![1.0], text: None, metadata: None }],
+                records: vec![LoggedRecord {
+                    id,
+                    vector: vec![1.0],
+                    text: None,
+                    metadata: None,
+                    times: Times::default(),
+                }],
                 next_id: id + 1,
             },
         };

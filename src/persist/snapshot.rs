@@ -16,7 +16,7 @@ use super::{LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
 use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES};
 use crate::index::hnsw::graph::{Graph, GraphParts};
 use crate::index::{VectorIndex, build_index};
-use crate::store::{MAX_SLOTS, VectorStore};
+use crate::store::{MAX_SLOTS, Times, VectorStore};
 
 /// What a save needs from a collection, borrowed under its read lock.
 pub(crate) struct SnapshotView<'a> {
@@ -120,9 +120,10 @@ pub(crate) fn save(
         index: view.config.index,
         next_id: view.next_id,
         embedding_model: view.embedding_model.map(str::to_owned),
+        default_ttl_seconds: view.config.default_ttl_seconds,
     };
     let rows = store.slots() as u64;
-    let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8);
+    let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8 + 16);
     let mut tracker = ProgressTracker::new(options.progress.clone(), raw_estimate, store.len() as u64);
     let c = options.compression;
     super::fs::write_atomically(path, options.backup, |w| {
@@ -154,6 +155,10 @@ pub(crate) fn save(
                     format::write_opt_bytes(raw, Some(&buf))
                 }
             })
+        })?;
+        section(w, Tag::Times, &|raw| {
+            let times = store.times_column().iter().flat_map(|t| [t.updated, t.expires]);
+            format::write_u64s(raw, times)
         })?;
         if let Some(graph) = view.graph {
             section(w, Tag::Hnsw, &|raw| graph.with_view(|g| format::write_graph(raw, g)))?;
@@ -239,11 +244,16 @@ pub(crate) fn load_from(
     };
     let mut counted = (&first[..sniffed]).chain(&mut *r);
     let header = match format::read_preamble(&mut counted).map_err(|e| err("header", 0, e))? {
-        Preamble::V2(h) => h,
+        Preamble::Known(h) => h,
         Preamble::Newer(version) => return Err(PersistenceError::NewerFormat { path: path.into(), version }),
         Preamble::BadMagic => return Err(PersistenceError::NotACollectionFile { path: path.into() }),
     };
-    let config = CollectionConfig { dimension: header.dimension, metric: header.metric, index: header.index };
+    let config = CollectionConfig {
+        dimension: header.dimension,
+        metric: header.metric,
+        index: header.index,
+        default_ttl_seconds: header.default_ttl_seconds,
+    };
     let bad_header = |reason: String| err("header", 0, format::corrupt(reason));
     if config.validate().is_err() || header.dimension > MAX_DIMENSION {
         return Err(bad_header(format!("invalid configuration {config:?}")));
@@ -273,11 +283,12 @@ pub(crate) fn load_from(
             Tag::Ids => n.checked_mul(8),
             Tag::Vectors => n.checked_mul(dim * 4),
             Tag::Live => Some(n),
+            Tag::Times => n.checked_mul(16),
             Tag::Texts | Tag::Metadata => n.checked_mul(4 + MAX_ENTRY_BYTES as u64),
             Tag::Hnsw => Some(format::max_graph_bytes(n, m)),
             Tag::End => Some(0),
         };
-        let fixed = matches!(h.tag, Tag::Ids | Tag::Vectors | Tag::Live);
+        let fixed = matches!(h.tag, Tag::Ids | Tag::Vectors | Tag::Live | Tag::Times);
         match allowed {
             Some(a) if h.raw_len == a || (!fixed && h.raw_len <= a) => {}
             _ => {
@@ -300,10 +311,15 @@ pub(crate) fn load_from(
             Tag::Ids => columns.ids = Some(sections.read(&h, |raw| format::read_u64s(raw, n)).map_err(fail)?),
             Tag::Vectors => {
                 let mut v: Vec<f32> = Vec::new();
-                v.try_reserve_exact((n * dim) as usize)
+                crate::hugepage::try_reserve_exact(&mut v, (n * dim) as usize)
                     .map_err(|_| fail(format::corrupt(format!("cannot allocate {} vectors", n))))?;
                 sections.read(&h, |raw| format::read_f32s(raw, n * dim, &mut v)).map_err(fail)?;
                 columns.vectors = Some(v);
+            }
+            Tag::Times => {
+                let words = sections.read(&h, |raw| format::read_u64s(raw, n * 2)).map_err(fail)?;
+                columns.times =
+                    Some(words.chunks_exact(2).map(|w| Times { updated: w[0], expires: w[1] }).collect());
             }
             Tag::Live => {
                 let live = sections.read(&h, |raw| format::read_u8s(raw, n)).map_err(fail)?;
@@ -342,20 +358,25 @@ pub(crate) fn load_from(
         }
     }
     let end = sections.position();
-    let (Some(ids), Some(vectors), Some(live), Some(texts), Some(metadata)) =
-        (columns.ids, columns.vectors, columns.live, columns.texts, columns.metadata)
+    // Format 2 kept no times: its records were written at an unknown time and never expire.
+    let times = match (columns.times, header.format_version) {
+        (None, 2) => Some(vec![Times::default(); n as usize]),
+        (times, _) => times,
+    };
+    let (Some(ids), Some(vectors), Some(live), Some(texts), Some(metadata), Some(times)) =
+        (columns.ids, columns.vectors, columns.live, columns.texts, columns.metadata, times)
     else {
         return Err(PersistenceError::Corrupt {
             path: path.into(),
             section: "end",
             offset: end,
-            reason: "a required section (ids, vectors, live, texts, metadata) is missing".into(),
+            reason: "a required section (ids, vectors, live, texts, metadata, times) is missing".into(),
         });
     };
     let records =
         |reason| PersistenceError::Corrupt { path: path.into(), section: "records", offset: end, reason };
-    let mut store =
-        VectorStore::from_columns(header.dimension, vectors, ids, live, texts, metadata).map_err(records)?;
+    let mut store = VectorStore::from_columns(header.dimension, vectors, ids, live, texts, metadata, times)
+        .map_err(records)?;
     if config.index == IndexType::Flat {
         // Flat deletes by swapping rows out and never expects tombstones.
         store.compact();
@@ -391,5 +412,6 @@ struct Columns {
     live: Option<Vec<bool>>,
     texts: Option<Vec<Option<String>>>,
     metadata: Option<Vec<Option<Value>>>,
+    times: Option<Vec<Times>>,
     graph: Option<GraphParts>,
 }

@@ -7,7 +7,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::collection::CollectionInfo;
-use crate::config::HnswParams;
 
 /// `POST /collections`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,43 +18,16 @@ pub struct CreateCollection {
     /// `cosine` (default), `euclidean` (`l2`), `dot` or `manhattan` (`l1`).
     pub metric: Option<String>,
     /// `"flat"`, `"hnsw"`, or `{"type": "hnsw", "m": 16, "ef_construction": 200, "ef_search": 48}`.
-    pub index: Option<IndexSpec>,
+    #[schema(value_type = Option<Object>)]
+    pub index: Option<Value>,
     /// 0.1.x: `"flat"` or `"hnsw"`.
     pub index_type: Option<String>,
+    /// Records written without an expiry expire this many seconds later.
+    pub default_ttl_seconds: Option<u64>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum IndexSpec {
-    Name(String),
-    Detailed {
-        #[serde(rename = "type")]
-        kind: String,
-        #[serde(flatten)]
-        params: HnswParamsPatch,
-    },
-}
-
-/// HNSW parameters where any may be left out.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct HnswParamsPatch {
-    pub m: Option<usize>,
-    pub ef_construction: Option<usize>,
-    pub ef_search: Option<usize>,
-}
-
-impl HnswParamsPatch {
-    pub fn apply(&self) -> HnswParams {
-        let d = HnswParams::default();
-        HnswParams {
-            m: self.m.unwrap_or(d.m),
-            ef_construction: self.ef_construction.unwrap_or(d.ef_construction),
-            ef_search: self.ef_search.unwrap_or(d.ef_search),
-        }
-    }
-}
-
-/// One record to write; `id` optional (assigned when absent).
+/// One record to write; `id` optional (assigned when absent). `ttl_seconds` or `expires_at`
+/// (RFC 3339) sets when it expires (default: the collection's `default_ttl_seconds`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VectorRecord {
@@ -63,9 +35,22 @@ pub struct VectorRecord {
     pub vector: Vec<f32>,
     pub text: Option<String>,
     pub metadata: Option<Value>,
+    pub ttl_seconds: Option<f64>,
+    pub expires_at: Option<String>,
 }
 
-/// `POST /collections/{name}/vectors`: one record, or `{"vectors": [...]}`; `upsert` replaces.
+/// Deduplicate on add: a record at least `min_score` similar to an existing one (among those
+/// passing `filter`) updates it instead of adding a near-copy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DedupSpec {
+    pub min_score: f32,
+    #[serde(alias = "where")]
+    pub filter: Option<Value>,
+}
+
+/// `POST /collections/{name}/vectors`: one record, or `{"vectors": [...]}`; with ids, `upsert`
+/// replaces existing records; `dedup` merges near-copies.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WriteVectors {
@@ -73,12 +58,14 @@ pub enum WriteVectors {
         vectors: Vec<VectorRecord>,
         #[serde(default)]
         upsert: bool,
+        dedup: Option<DedupSpec>,
     },
     One {
         #[serde(flatten)]
         record: VectorRecord,
         #[serde(default)]
         upsert: bool,
+        dedup: Option<DedupSpec>,
     },
 }
 
@@ -96,20 +83,73 @@ pub struct PatchMetadata {
     pub metadata: Option<Value>,
 }
 
-/// One text to embed and store.
+/// `PUT /collections/{name}/vectors/{id}`: any of a new vector, text (re-embedded when no
+/// vector comes with it and the server has a model), metadata (null clears it) and expiry.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRecord {
+    pub vector: Option<Vec<f32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub text: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<Value>>,
+    pub ttl_seconds: Option<f64>,
+    pub expires_at: Option<String>,
+}
+
+/// A field that is there (possibly `null`) as `Some`, apart from one that is absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One text to embed and store, optionally under an id (then `upsert` applies).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextRecord {
+    pub id: Option<u64>,
     pub text: String,
     pub metadata: Option<Value>,
+    pub ttl_seconds: Option<f64>,
+    pub expires_at: Option<String>,
 }
 
 /// `POST /collections/{name}/text`: one text, or `{"texts": [...]}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WriteTexts {
-    Batch { texts: Vec<TextRecord> },
-    One(TextRecord),
+    Batch {
+        texts: Vec<TextRecord>,
+        #[serde(default)]
+        upsert: bool,
+        dedup: Option<DedupSpec>,
+    },
+    One {
+        #[serde(flatten)]
+        record: TextRecord,
+        #[serde(default)]
+        upsert: bool,
+        dedup: Option<DedupSpec>,
+    },
+}
+
+/// Recency blended into the score: `(1 - weight) * similarity + weight * 0.5^(age /
+/// half_life_seconds)`, the age taken from a metadata `field` (Unix seconds or RFC 3339) or,
+/// without one, from when the record was last written.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecaySpec {
+    pub field: Option<String>,
+    pub half_life_seconds: f64,
+    #[serde(default = "half")]
+    pub weight: f32,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 /// `POST /collections/{name}/search`: a vector or a text query.
@@ -128,17 +168,125 @@ pub struct Search {
     /// Fields to return besides id and score: any of "text", "metadata", "vector".
     /// Default: text and metadata.
     pub include: Option<Vec<String>>,
+    /// Only results at least this similar (for euclidean and manhattan: within this distance).
+    pub min_score: Option<f32>,
+    pub decay: Option<DecaySpec>,
     /// 0.1.x: accepted and ignored (the metric is the collection's).
     #[serde(rename = "similarity_metric")]
     #[schema(value_type = Option<String>)]
     pub _similarity_metric: Option<serde::de::IgnoredAny>,
 }
 
+/// `POST /collections/{name}/search/batch`: queries answered in order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBatch {
+    pub queries: Vec<Search>,
+}
+
+/// The answers of a batch search, in query order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchBatchResponse {
+    pub results: Vec<Vec<Hit>>,
+}
+
+/// `POST /collections/{name}/scroll`: records passing a filter, in id order, a page at a time.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scroll {
+    #[serde(alias = "where")]
+    pub filter: Option<Value>,
+    /// Records per page, 1 to 10,000 (default 100).
+    pub limit: Option<usize>,
+    /// Start after this id: the previous page's `next_after_id`.
+    pub after_id: Option<u64>,
+    /// Skip this many matching records first.
+    pub offset: Option<usize>,
+    /// Any of "text", "metadata", "vector"; default text and metadata.
+    pub include: Option<Vec<String>>,
+}
+
+/// One page of records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScrollResponse {
+    pub records: Vec<RecordOut>,
+    /// Pass as `after_id` for the next page; null after the last one.
+    pub next_after_id: Option<u64>,
+}
+
+/// A record as listed: what `include` asked for, and its times (RFC 3339).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordOut {
+    pub id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+    /// When it was last written (absent when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// When it expires (absent: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// `POST /collections/{name}/count`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Count {
+    #[serde(alias = "where")]
+    pub filter: Option<Value>,
+}
+
+/// How many records passed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountResponse {
+    pub count: usize,
+}
+
+/// `POST /collections/{name}/delete`: records by id, by filter, or the given ids that pass
+/// the filter.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRecords {
+    pub ids: Option<Vec<u64>>,
+    #[serde(alias = "where")]
+    pub filter: Option<Value>,
+}
+
+/// How many records were removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: usize,
+}
+
+/// `POST /collections/{name}/get`: records by id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetRecords {
+    pub ids: Vec<u64>,
+    /// Any of "text", "metadata", "vector"; default all three.
+    pub include: Option<Vec<String>>,
+}
+
+/// The records found, in the order asked, and the ids that have none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GetResponse {
+    pub records: Vec<RecordOut>,
+    pub missing: Vec<u64>,
+}
+
 /// One search hit.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Hit {
     pub id: u64,
+    /// Higher is better: the similarity, or its blend with recency when `decay` was asked for.
     pub score: f32,
+    /// The raw similarity, when `score` blends in recency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,7 +347,8 @@ pub struct Ack {
     pub id: Option<u64>,
 }
 
-/// Ids of written records, in request order. A single text (0.1.x shape) answers with `id`.
+/// What a write did: `id` for a one-record body, `ids` (in request order) for a batch, and with
+/// `dedup`, per record whether it was merged into an existing one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Written {
     pub message: String,
@@ -207,6 +356,16 @@ pub struct Written {
     pub ids: Option<Vec<u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<WrittenRecord>>,
+}
+
+/// One record of a deduplicated write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WrittenRecord {
+    pub id: u64,
+    /// True when it updated an existing record instead of adding one.
+    pub merged: bool,
 }
 
 /// `POST /collections/{name}/search`: hits, best first.

@@ -28,9 +28,15 @@ use super::{metrics, routes};
         routes::records::legacy_vector,
         routes::records::get_record,
         routes::records::patch_record,
+        routes::records::update_record,
         routes::records::delete_record,
         routes::records::write_texts,
+        routes::records::scroll,
+        routes::records::count,
+        routes::records::delete_records,
+        routes::records::get_records,
         routes::search::search,
+        routes::search::search_batch,
         routes::files::save_collection,
         routes::files::load_collection,
         routes::files::save_database,
@@ -41,8 +47,8 @@ use super::{metrics, routes};
     tags(
         (name = "service", description = "Health, metrics and this document"),
         (name = "collections", description = "Create, list, inspect and delete collections"),
-        (name = "records", description = "Write, read, update and delete records"),
-        (name = "search", description = "Nearest neighbours by vector or text, with metadata filters"),
+        (name = "records", description = "Write (with expiry and deduplication), read, list, count, update and delete records"),
+        (name = "search", description = "Nearest neighbours by vector or text, with metadata filters, a minimum score and recency; one query or a batch"),
         (name = "persistence", description = "Save and load files in the data directory"),
     )
 )]

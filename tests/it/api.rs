@@ -86,7 +86,9 @@ fn get_update_delete_round_trip() {
                 id,
                 vector: vec![1.0, 2.0, 3.0],
                 text: Some("text".into()),
-                metadata: Some(json!({"k": "v"}))
+                metadata: Some(json!({"k": "v"})),
+                updated_at: r.updated_at,
+                expires_at: None,
             }
         );
         c.update_metadata(id, Some(json!({"k": 2}))).unwrap();
@@ -188,13 +190,13 @@ fn batches_are_all_or_nothing() {
         let bad = vec![NewRecord::new(vec![1.0, 1.0]), NewRecord::new(vec![f32::NAN, 1.0])];
         assert!(matches!(c.add_batch(bad), Err(Error::NonFiniteValue { .. })));
         let dup = vec![
-            Record { id: 5, vector: vec![1.0, 0.0], text: None, metadata: None },
-            Record { id: 5, vector: vec![0.0, 1.0], text: None, metadata: None },
+            Record { id: 5, vector: vec![1.0, 0.0], text: None, metadata: None, ..Default::default() },
+            Record { id: 5, vector: vec![0.0, 1.0], text: None, metadata: None, ..Default::default() },
         ];
         assert!(matches!(c.insert_batch(dup.clone()), Err(Error::IdExists { id: 5 })));
         let taken = vec![
-            Record { id: 9, vector: vec![1.0, 0.0], text: None, metadata: None },
-            Record { id: 0, vector: vec![0.0, 1.0], text: None, metadata: None },
+            Record { id: 9, vector: vec![1.0, 0.0], text: None, metadata: None, ..Default::default() },
+            Record { id: 0, vector: vec![0.0, 1.0], text: None, metadata: None, ..Default::default() },
         ];
         assert!(matches!(c.insert_batch(taken), Err(Error::IdExists { id: 0 })));
         assert_eq!(c.len(), 2, "rejected batches change nothing");

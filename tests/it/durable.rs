@@ -59,7 +59,13 @@ fn write_everything(db: &VectorLiteClient) {
     a.update_metadata(first, Some(json!({"k": 2, "tags": ["x"]}))).unwrap();
     b.upsert_batch(
         (0..50)
-            .map(|i| Record { id: i * 2, vector: vec![i as f32, 0.5], text: None, metadata: None })
+            .map(|i| Record {
+                id: i * 2,
+                vector: vec![i as f32, 0.5],
+                text: None,
+                metadata: None,
+                ..Default::default()
+            })
             .collect(),
     )
     .unwrap();

@@ -115,6 +115,7 @@ fn step(db: &mut VectorLiteClient, model: &mut Model, dir: &Path, scratch: &Path
                     vector: vector(*seed, i),
                     text: None,
                     metadata: Some(json!({"u": i})),
+                    ..Default::default()
                 })
                 .collect();
             c.upsert_batch(batch.clone()).unwrap();

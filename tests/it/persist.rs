@@ -183,11 +183,11 @@ fn wrong_magic_and_newer_versions_are_named() {
     std::fs::write(&p, &b).unwrap();
     assert!(matches!(load(&p), Err(Error::Persistence(PersistenceError::NotACollectionFile { .. }))));
     let mut b = bytes.clone();
-    b[8..12].copy_from_slice(&3u32.to_le_bytes());
+    b[8..12].copy_from_slice(&4u32.to_le_bytes());
     std::fs::write(&p, &b).unwrap();
     let e = load(&p).unwrap_err();
-    assert!(matches!(e, Error::Persistence(PersistenceError::NewerFormat { version: 3, .. })));
-    assert!(e.to_string().contains("written by a newer vectorlite, format v3"), "{e}");
+    assert!(matches!(e, Error::Persistence(PersistenceError::NewerFormat { version: 4, .. })));
+    assert!(e.to_string().contains("written by a newer vectorlite, format v4"), "{e}");
     std::fs::write(&p, b"").unwrap();
     assert!(load(&p).is_err());
     std::fs::write(&p, b"{\"not\": \"a collection\"}").unwrap();
@@ -220,11 +220,59 @@ fn v1_json_files_from_vectorlite_0_1_load() {
     assert_eq!(h.get(9).unwrap().text, None);
     let hits = h.search(&[7.2, 7.2], &SearchOptions::new(1)).unwrap();
     assert_eq!(hits[0].id, 7);
-    // Saved again, it becomes a v2 file and loads the same.
+    // Saved again, it becomes a current file and loads the same.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.vlc");
     save(&h, &p, Compression::default());
     assert_eq!(load(&p).unwrap().get(7).unwrap(), h.get(7).unwrap());
+}
+
+/// Files of format 2 (vectorlite 0.2.0, committed as fixtures) load: no times (records never
+/// expire, their write time is unknown), graph cache and tombstones as saved.
+#[test]
+fn v2_files_from_vectorlite_0_2_load() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["v2_flat", "v2_hnsw"] {
+        let c = load(&fixtures.join(format!("{name}.vlc"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((c.name(), c.len(), c.next_id()), (name, 27, 30), "{name}");
+        assert!(!c.contains(7), "{name}: deleted records stay deleted");
+        let r = c.get(10).unwrap();
+        assert_eq!((r.vector, r.text.as_deref()), (vec![10.0, 1.0, 1.0], Some("text 10")));
+        assert_eq!((r.metadata, r.expires_at, r.updated_at), (Some(json!({"i": 10, "even": true})), None, 0));
+        assert_eq!(c.search(&[20.0, 2.0, 1.0], &SearchOptions::new(1)).unwrap()[0].id, 20, "{name}");
+        // Saved again, it is a current file and loads the same.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("again.vlc");
+        save(&c, &p, Compression::default());
+        assert_eq!(load(&p).unwrap().ids(), c.ids());
+    }
+}
+
+/// A durable database of vectorlite 0.2.0 (snapshot, and a log of the 0.2.0 operation kinds
+/// after it) opens and replays.
+#[test]
+fn a_v2_database_directory_opens_with_its_log() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2_database");
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["", "collections", "wal"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let db =
+        vectorlite::VectorLiteClient::open(dir.path(), vectorlite::DurabilityOptions::default()).unwrap();
+    assert_eq!(db.list_collections(), vec!["notes".to_string()], "the dropped collection stays dropped");
+    let notes = db.collection("notes").unwrap();
+    assert_eq!(notes.ids(), vec![1, 2, 4]);
+    assert_eq!(notes.get(1).unwrap().metadata, Some(json!({"k": 2})));
+    assert_eq!(notes.get(2).unwrap().text.as_deref(), Some("in the log"));
+    assert_eq!(notes.get(4).unwrap().text.as_deref(), Some("embedded"));
+    assert_eq!(notes.embedding_model().as_deref(), Some("hash-trigram-2"));
+    assert_eq!(notes.add(&[3.0, 3.0], None, None).unwrap(), 5, "the counter continues");
 }
 
 #[test]

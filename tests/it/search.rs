@@ -108,6 +108,7 @@ fn exact_top_k(
                 vector: r.to_vec(),
                 text: None,
                 metadata: None,
+                ..Default::default()
             })
             .collect(),
         )

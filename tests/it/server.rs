@@ -64,7 +64,7 @@ async fn collections_records_and_search_over_http() {
         json!({"name": "docs", "dimension": 3, "metric": "euclidean", "index": {"type": "hnsw", "m": 8}});
     let (s, v) = call(&app, "POST", "/collections", create.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert_eq!(v["info"]["index"]["HNSW"]["m"], 8);
+    assert_eq!(v["info"]["index"], json!({"type": "hnsw", "m": 8, "ef_construction": 200, "ef_search": 48}));
     assert_eq!(call(&app, "POST", "/collections", create).await.0, StatusCode::CONFLICT);
     let (s, v) = call(&app, "POST", "/collections", json!({"name": "bad name", "dimension": 3})).await;
     assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_collection_name"));
@@ -83,7 +83,10 @@ async fn collections_records_and_search_over_http() {
         json!({"vector": [0.0, 0.0, 1.0], "text": "a", "metadata": {"t": 1}}),
     )
     .await;
-    assert_eq!((s, &v["ids"]), (StatusCode::OK, &json!([0])));
+    assert_eq!(
+        (s, &v["id"], &v["ids"], &v["message"]),
+        (StatusCode::OK, &json!(0), &Value::Null, &json!("1 record written"))
+    );
     let batch = json!({"vectors": [
         {"id": 10, "vector": [1.0, 0.0, 0.0], "metadata": {"t": 2}},
         {"id": 11, "vector": [0.0, 1.0, 0.0], "metadata": {"t": 2}}

@@ -92,8 +92,12 @@ impl Pending {
     fn push(&mut self, line: Line, number: usize) {
         let Line { id, vector, text, metadata } = line;
         match (id, vector, text) {
-            (Some(id), Some(vector), text) => self.records.push(Record { id, vector, text, metadata }),
-            (None, Some(vector), text) => self.new_records.push(NewRecord { vector, text, metadata }),
+            (Some(id), Some(vector), text) => {
+                self.records.push(Record { id, vector, text, metadata, ..Record::default() })
+            }
+            (None, Some(vector), text) => {
+                self.new_records.push(NewRecord { vector, text, metadata, expiry: None })
+            }
             (Some(id), None, text) => self.texts.push((id, text.unwrap_or_default(), metadata)),
             (None, None, text) => self.new_texts.push((text.unwrap_or_default(), metadata)),
         }
@@ -231,7 +235,8 @@ fn check(line: &Line, number: usize, dimension: &mut Option<usize>) -> Result<()
 
 /// Creates the import's collection with the flags' metric and index.
 fn create(client: &VectorLiteClient, args: &ImportArgs, dimension: usize) -> Result<Collection> {
-    let config = CollectionConfig { dimension, metric: args.metric, index: args.index };
+    let config =
+        CollectionConfig { dimension, metric: args.metric, index: args.index, default_ttl_seconds: None };
     Ok(client.create_collection(&args.collection, config)?)
 }
 

@@ -6,9 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::super::AppState;
-use super::super::api::{
-    Ack, CollectionList, CollectionResponse, CreateCollection, ErrorBody, Health, IndexSpec,
-};
+use super::super::api::{Ack, CollectionList, CollectionResponse, CreateCollection, ErrorBody, Health};
 use super::super::error::ApiError;
 use super::super::extract::ApiJson;
 use crate::config::{CollectionConfig, IndexType};
@@ -36,14 +34,13 @@ pub(crate) async fn list_collections(
     Ok(Json(CollectionList { collections: state.client()?.list_collections() }))
 }
 
-fn index_from(spec: Option<IndexSpec>, legacy: Option<String>) -> Result<IndexType, ApiError> {
+fn index_from(spec: Option<serde_json::Value>, legacy: Option<String>) -> Result<IndexType, ApiError> {
     match (spec, legacy) {
         (Some(_), Some(_)) => Err(ApiError::invalid("give index or index_type, not both")),
-        (Some(IndexSpec::Name(kind)), None) | (None, Some(kind)) => Ok(kind.parse::<IndexType>()?),
-        (Some(IndexSpec::Detailed { kind, params }), None) => match kind.parse::<IndexType>()? {
-            IndexType::HNSW(_) => Ok(IndexType::HNSW(params.apply())),
-            IndexType::Flat => Ok(IndexType::Flat),
-        },
+        (None, Some(kind)) => Ok(kind.parse::<IndexType>()?),
+        (Some(spec), None) => {
+            serde_json::from_value(spec).map_err(|e| ApiError::invalid(format!("index: {e}")))
+        }
         (None, None) => Ok(IndexType::default()),
     }
 }
@@ -68,7 +65,12 @@ pub(crate) async fn create_collection(
         }
     };
     let metric = req.metric.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-    let config = CollectionConfig { dimension, metric, index: index_from(req.index, req.index_type)? };
+    let config = CollectionConfig {
+        dimension,
+        metric,
+        index: index_from(req.index, req.index_type)?,
+        default_ttl_seconds: req.default_ttl_seconds,
+    };
     let name = req.name;
     let info = state.blocking(move || Ok(client.create_collection(&name, config)?.info())).await?;
     let body = CollectionResponse { message: format!("collection '{}' created", info.name), info };

@@ -10,9 +10,13 @@ pub(super) mod search;
 use axum::Router;
 use axum::routing::{get, post};
 
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::collection::Collection;
+use crate::filter::Filter;
 
 /// The most records or texts one request may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -25,6 +29,51 @@ fn collection(state: &AppState, name: &str) -> Result<Collection, ApiError> {
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::bad_request(format!("'{raw}' is not a record id (an unsigned integer)")))
+}
+
+/// A metadata filter from a request (call on the blocking pool: a filter can be megabytes).
+fn parse_filter(filter: Option<Value>) -> Result<Option<Filter>, ApiError> {
+    Ok(filter.map(|f| Filter::parse(&f)).transpose().map_err(crate::Error::from)?)
+}
+
+/// A body that may be empty (then every field takes its default).
+fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))
+}
+
+/// Which fields of a record an answer carries (`"include": ["text", "metadata", "vector"]`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Include {
+    pub text: bool,
+    pub metadata: bool,
+    pub vector: bool,
+}
+
+impl Include {
+    pub(super) const TEXT_AND_METADATA: Include = Include { text: true, metadata: true, vector: false };
+    pub(super) const ALL: Include = Include { text: true, metadata: true, vector: true };
+
+    /// The fields `include` names, or `default` when it is absent.
+    pub(super) fn parse(include: Option<&[String]>, default: Include) -> Result<Include, ApiError> {
+        let Some(fields) = include else { return Ok(default) };
+        let mut out = Include { text: false, metadata: false, vector: false };
+        for f in fields {
+            match f.as_str() {
+                "text" | "texts" | "documents" => out.text = true,
+                "metadata" | "metadatas" => out.metadata = true,
+                "vector" | "vectors" | "embeddings" => out.vector = true,
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "cannot include '{other}'; use text, metadata, vector"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn check_batch(n: usize) -> Result<(), ApiError> {
@@ -60,10 +109,18 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/vector", post(records::legacy_vector))
         .route(
             "/collections/{name}/vectors/{id}",
-            get(records::get_record).patch(records::patch_record).delete(records::delete_record),
+            get(records::get_record)
+                .patch(records::patch_record)
+                .put(records::update_record)
+                .delete(records::delete_record),
         )
         .route("/collections/{name}/text", post(records::write_texts))
+        .route("/collections/{name}/scroll", post(records::scroll))
+        .route("/collections/{name}/count", post(records::count))
+        .route("/collections/{name}/delete", post(records::delete_records))
+        .route("/collections/{name}/get", post(records::get_records))
         .route("/collections/{name}/search", post(search::search))
+        .route("/collections/{name}/search/batch", post(search::search_batch))
         .route("/collections/{name}/search/text", post(search::search))
         .route("/collections/{name}/search/vector", post(search::search))
         .route("/collections/{name}/save", post(files::save_collection))
