@@ -10,6 +10,7 @@ mod embed;
 mod faults;
 mod filtered;
 mod hardening;
+mod memory;
 mod model;
 mod persist;
 mod search;

@@ -832,3 +832,176 @@ fn the_binary_answers_every_route_and_error_status_over_http() {
     assert_eq!(call("GET", "/health", None, None).0, 200);
     assert!(terminate(child).success());
 }
+
+/// The memory routes: scroll, count, delete, get, batch search, update, expiry, dedup,
+/// thresholds and recency, with their shapes and errors.
+#[tokio::test]
+async fn memory_routes_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), true, None);
+    let (s, v) =
+        call(&app, "POST", "/collections", json!({"name": "m", "dimension": 8, "default_ttl_seconds": 3600}))
+            .await;
+    assert_eq!((s, &v["info"]["default_ttl_seconds"]), (StatusCode::CREATED, &json!(3600)), "{v}");
+    let texts = json!({"texts": [
+        {"text": "order 4032 shipped", "metadata": {"user": "ann", "kind": "order"}},
+        {"text": "user likes green tea", "metadata": {"user": "ann", "kind": "pref"}},
+        {"text": "meeting moved to friday", "metadata": {"user": "bob", "kind": "event"}, "ttl_seconds": 60},
+        {"text": "never forget this", "metadata": {"user": "bob"}, "expires_at": "2999-01-01T00:00:00Z"}
+    ]});
+    let (s, v) = call(&app, "POST", "/collections/m/text", texts).await;
+    assert_eq!(
+        (s, &v["ids"], &v["message"]),
+        (StatusCode::OK, &json!([0, 1, 2, 3]), &json!("4 records written")),
+        "{v}"
+    );
+
+    // Scroll: pages by cursor, include, filter.
+    let (s, v) = call(&app, "POST", "/collections/m/scroll", json!({"limit": 3})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["records"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(v["next_after_id"], 2);
+    assert!(v["records"][0]["text"].is_string() && v["records"][0]["vector"].is_null());
+    assert!(v["records"][0]["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')), "the default TTL: {v}");
+    assert_eq!(v["records"][3]["expires_at"], Value::Null);
+    let (_, v) =
+        call(&app, "POST", "/collections/m/scroll", json!({"after_id": 2, "include": ["vector"]})).await;
+    assert_eq!((v["records"][0]["id"].as_u64(), v["next_after_id"].clone()), (Some(3), Value::Null));
+    assert_eq!(
+        (v["records"][0]["vector"].as_array().map(Vec::len), v["records"][0]["text"].clone()),
+        (Some(8), Value::Null)
+    );
+    assert_eq!(
+        call(&app, "POST", "/collections/m/scroll", Value::Null).await.1["records"].as_array().unwrap().len(),
+        4
+    );
+    let (s, v) = call(&app, "POST", "/collections/m/scroll", json!({"limit": 10001})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"));
+
+    // Count.
+    assert_eq!(
+        call(&app, "POST", "/collections/m/count", json!({"filter": {"user": "ann"}})).await.1,
+        json!({"count": 2})
+    );
+    assert_eq!(call(&app, "POST", "/collections/m/count", Value::Null).await.1, json!({"count": 4}));
+    let (s, v) = call(&app, "POST", "/collections/m/count", json!({"filter": {"user": {"$bad": 1}}})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter"));
+
+    // Get many.
+    let (_, v) = call(&app, "POST", "/collections/m/get", json!({"ids": [3, 99, 0]})).await;
+    assert_eq!(
+        v["records"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [3, 0]
+    );
+    assert_eq!(v["missing"], json!([99]));
+
+    // Search: min_score, decay, batch.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/collections/m/search",
+        json!({"text": "order 4032 shipped", "k": 4, "min_score": 0.99}),
+    )
+    .await;
+    assert_eq!((s, v["results"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{v}");
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/collections/m/search",
+        json!({"text": "tea", "k": 2, "decay": {"half_life_seconds": 3600}}),
+    )
+    .await;
+    assert!(v["results"][0]["similarity"].is_number(), "{v}");
+    let batch = json!({"queries": [
+        {"text": "green tea", "k": 1},
+        {"text": "friday", "k": 2, "filter": {"user": "bob"}},
+        {"vector": [1, 0, 0, 0, 0, 0, 0, 0], "k": 1, "include": ["vector"]}
+    ]});
+    let (s, v) = call(&app, "POST", "/collections/m/search/batch", batch).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!((results.len(), results[0][0]["id"].as_u64()), (3, Some(1)));
+    assert!(results[1].as_array().unwrap().iter().all(|h| h["metadata"]["user"] == "bob"));
+    assert!(results[2][0]["vector"].is_array());
+    let (s, v) =
+        call(&app, "POST", "/collections/m/search/batch", json!({"queries": [{"text": "x"}, {"k": 2}]}))
+            .await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"));
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("query 1:"), "{v}");
+    let (s, v) = call(&app, "POST", "/collections/m/search/batch", json!({"queries": []})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "empty_batch"));
+
+    // Update in place.
+    let (s, v) = call(
+        &app,
+        "PUT",
+        "/collections/m/vectors/1",
+        json!({"text": "user likes black coffee", "metadata": {"user": "ann"}}),
+    )
+    .await;
+    assert_eq!((s, &v["id"]), (StatusCode::OK, &json!(1)), "{v}");
+    let (_, v) = call(&app, "GET", "/collections/m/vectors/1", Value::Null).await;
+    assert_eq!(
+        (v["text"].as_str(), v["metadata"].clone()),
+        (Some("user likes black coffee"), json!({"user": "ann"}))
+    );
+    let (_, v) =
+        call(&app, "POST", "/collections/m/search", json!({"text": "user likes black coffee", "k": 1})).await;
+    assert_eq!(v["results"][0]["id"], 1, "re-embedded");
+    assert_eq!(
+        call(&app, "PUT", "/collections/m/vectors/77", json!({"metadata": null})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, v) = call(&app, "PUT", "/collections/m/vectors/1", json!({})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"));
+
+    // Dedup on add.
+    let dup = json!({"text": "user likes black coffee", "metadata": {"user": "ann"}, "dedup": {"min_score": 0.95, "filter": {"user": "ann"}}});
+    let (s, v) = call(&app, "POST", "/collections/m/text", dup).await;
+    assert_eq!(
+        (s, &v["id"], &v["records"]),
+        (StatusCode::OK, &json!(1), &json!([{"id": 1, "merged": true}])),
+        "{v}"
+    );
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/collections/m/vectors",
+        json!({"id": 5, "vector": [1, 0, 0, 0, 0, 0, 0, 0], "dedup": {"min_score": 0.9}}),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"), "dedup assigns ids");
+
+    // Expiry on write: bad values.
+    for bad in [
+        json!({"vector": [1, 1, 1, 1, 1, 1, 1, 1], "ttl_seconds": -1}),
+        json!({"vector": [1, 1, 1, 1, 1, 1, 1, 1], "expires_at": "soon"}),
+        json!({"vector": [1, 1, 1, 1, 1, 1, 1, 1], "ttl_seconds": 5, "expires_at": "2999-01-01T00:00:00Z"}),
+    ] {
+        let (s, v) = call(&app, "POST", "/collections/m/vectors", bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+
+    // Delete by ids, by filter, both; neither is refused.
+    assert_eq!(
+        call(&app, "POST", "/collections/m/delete", json!({"ids": [0, 99]})).await.1,
+        json!({"deleted": 1})
+    );
+    assert_eq!(
+        call(&app, "POST", "/collections/m/delete", json!({"ids": [1, 2], "filter": {"user": "bob"}}))
+            .await
+            .1,
+        json!({"deleted": 1})
+    );
+    assert_eq!(
+        call(&app, "POST", "/collections/m/delete", json!({"filter": {"user": "ann"}})).await.1,
+        json!({"deleted": 1})
+    );
+    let (s, v) = call(&app, "POST", "/collections/m/delete", json!({})).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"));
+    assert_eq!(call(&app, "POST", "/collections/m/count", Value::Null).await.1, json!({"count": 1}));
+    assert_eq!(call(&app, "POST", "/collections/nope/count", Value::Null).await.0, StatusCode::NOT_FOUND);
+}

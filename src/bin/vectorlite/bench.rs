@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use vectorlite::dataset::{Recipe, Vectors, clustered, read_f32, read_i32, recall_at_k};
 use vectorlite::{
-    Collection, CollectionConfig, Filter, HnswParams, IndexType, NewRecord, SearchOptions, SimilarityMetric,
+    Collection, CollectionConfig, Filter, HnswParams, IndexType, ListOptions, NewRecord, SearchOptions,
+    SimilarityMetric,
 };
 
 /// Benchmarks vectorlite's indexes. Defaults follow the reference recipe.
@@ -74,6 +75,9 @@ pub struct Args {
     /// Skip the save/load throughput rows.
     #[arg(long)]
     skip_persist: bool,
+    /// Skip the record-operation rows (count, delete by filter, list).
+    #[arg(long)]
+    skip_records: bool,
     /// Measure the built-in embedding model instead (needs scripts/fetch-model.sh).
     #[arg(long)]
     embed: bool,
@@ -211,8 +215,100 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
+    if !args.skip_records {
+        record_rows(&base, args.json)?;
+    }
     if rows.is_empty() {
         bail!("nothing measured");
+    }
+    Ok(())
+}
+
+/// Count and delete by filter at 10% and 1% of the records, and listing every record a page
+/// at a time, on a Flat collection of the base vectors with `{"bucket": row % 100}` metadata.
+fn record_rows(base: &Vectors, json_out: bool) -> Result<()> {
+    #[derive(Serialize)]
+    struct RecordRow {
+        operation: String,
+        filter: &'static str,
+        matched: usize,
+        ms: f64,
+        records_per_s: f64,
+    }
+    let print = |r: RecordRow| {
+        if json_out {
+            println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        } else {
+            println!(
+                "| {} | {} | {} | {:.2} | {:.0} |",
+                r.operation, r.filter, r.matched, r.ms, r.records_per_s
+            );
+        }
+    };
+    if !json_out {
+        println!("\n| operation | filter | matched | ms | records/s |\n|---|---|---:|---:|---:|");
+    }
+    let n = base.rows().count();
+    let filters = [("10%", json!({"bucket": {"$lt": 10}})), ("1%", json!({"bucket": 0}))];
+    let (c, _) = build(base, IndexType::Flat)?;
+    for (label, f) in &filters {
+        let filter = Filter::parse(f)?;
+        c.count(Some(&filter)); // builds the filter's column once
+        let reps = 20;
+        let start = Instant::now();
+        let mut matched = 0;
+        for _ in 0..reps {
+            matched = std::hint::black_box(c.count(Some(&filter)));
+        }
+        let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+        print(RecordRow {
+            operation: "count".into(),
+            filter: label,
+            matched,
+            ms,
+            records_per_s: n as f64 / ms * 1e3,
+        });
+    }
+    for (label, f) in &filters {
+        let filter = Filter::parse(f)?;
+        let (fresh, _) = build(base, IndexType::Flat)?;
+        fresh.count(Some(&filter));
+        let start = Instant::now();
+        let matched = fresh.delete_where(&filter)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        print(RecordRow {
+            operation: "delete by filter".into(),
+            filter: label,
+            matched,
+            ms,
+            records_per_s: matched as f64 / ms * 1e3,
+        });
+    }
+    for (label, filter) in [("–", None), ("10%", Some(Filter::parse(&filters[0].1)?))] {
+        let start = Instant::now();
+        let (mut listed, mut after) = (0, None);
+        loop {
+            let options = ListOptions {
+                filter: filter.clone(),
+                limit: 1_000,
+                after_id: after,
+                ..ListOptions::default()
+            };
+            let page = c.list(&options)?;
+            listed += page.records.len();
+            match page.next_after_id {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        print(RecordRow {
+            operation: "list, pages of 1,000".into(),
+            filter: label,
+            matched: listed,
+            ms,
+            records_per_s: listed as f64 / ms * 1e3,
+        });
     }
     Ok(())
 }
