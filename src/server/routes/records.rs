@@ -139,14 +139,15 @@ pub(crate) async fn legacy_vector(
 /// One record: id, vector, text, metadata and times.
 #[utoipa::path(get, path = "/collections/{name}/vectors/{id}", tag = "records",
     params(("name" = String, Path), ("id" = u64, Path)),
-    responses((status = 200, body = Record), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RecordOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_record(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Record>, ApiError> {
+) -> Result<Json<RecordOut>, ApiError> {
     let id = parse_id(&id)?;
     let c = collection(&state, &name)?;
-    Ok(Json(state.blocking(move || Ok(c.get(id)?)).await?))
+    let record = state.blocking(move || Ok(c.get(id)?)).await?;
+    Ok(Json(Include::ALL.record(record)))
 }
 
 /// Replaces a record's metadata (null clears it).
