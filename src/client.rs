@@ -132,13 +132,18 @@ fn from_snapshot(entries: Vec<DirectoryEntry>) -> BTreeMap<String, Collection> {
 }
 
 /// What a snapshot of the database writes: every collection and the embedding config.
+/// The directory's config names the embedder once some collection holds its vectors (asking
+/// earlier would make a lazily loaded model load just to be named).
 fn capture(collections: &Collections, embedder: &Embedder) -> Result<Snapshot> {
-    let list = collections.read().values().map(|c| Box::new(c.clone()) as Box<dyn SnapshotSource>).collect();
+    let list: Vec<Collection> = collections.read().values().cloned().collect();
+    let embedded = list.iter().any(|c| c.embedding_model().is_some());
     let config = match embedder.read().as_ref() {
-        Some(e) => Some(DirConfig { embedding_model: Some(e.model_id()?), dimension: Some(e.dimension()?) }),
-        None => None,
+        Some(e) if embedded => {
+            Some(DirConfig { embedding_model: Some(e.model_id()?), dimension: Some(e.dimension()?) })
+        }
+        _ => None,
     };
-    Ok((list, config))
+    Ok((list.into_iter().map(|c| Box::new(c) as Box<dyn SnapshotSource>).collect(), config))
 }
 
 impl VectorLiteClient {

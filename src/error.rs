@@ -146,3 +146,169 @@ pub enum Error {
     #[error(transparent)]
     Persistence(#[from] PersistenceError),
 }
+
+/// A stable, machine-readable name for every kind of failure: what the HTTP API answers in
+/// `error.code`, what MCP tool errors and Python exceptions are chosen by. One home for them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not well-formed JSON, or a path parameter is malformed.
+    BadRequest,
+    /// Missing or wrong API key.
+    Unauthorized,
+    /// No such route.
+    NotFound,
+    /// The route does not take this method.
+    MethodNotAllowed,
+    /// The request took longer than the server's timeout (a write may still have landed).
+    Timeout,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// More records in one request than the server accepts.
+    BatchTooLarge,
+    /// The body is not JSON.
+    UnsupportedMediaType,
+    /// A batch with nothing in it.
+    EmptyBatch,
+    /// A request parameter is out of range or inconsistent.
+    InvalidParameter,
+    /// A search names neither (or both) of a vector and a text.
+    InvalidQuery,
+    /// A file path leaves the data directory or names the database's own files.
+    InvalidPath,
+    /// A vector's length differs from the collection's dimension.
+    DimensionMismatch,
+    /// A vector holds NaN or an infinity.
+    NonFiniteValue,
+    /// A vector's norm is too large to compare safely.
+    VectorOutOfRange,
+    /// A zero vector under the cosine metric.
+    ZeroVector,
+    /// `k` out of range.
+    InvalidK,
+    /// Metadata is not a JSON object, or too deep or too large.
+    InvalidMetadata,
+    /// A collection name outside `[A-Za-z0-9_-]{1,64}`.
+    InvalidCollectionName,
+    /// The metadata filter does not parse.
+    InvalidFilter,
+    /// Merging collections of different metrics.
+    MetricMismatch,
+    /// The collection holds another model's vectors.
+    EmbedderMismatch,
+    /// The collection has handed out every id.
+    IdSpaceExhausted,
+    /// The collection is full.
+    CapacityExceeded,
+    /// No record with this id.
+    IdNotFound,
+    /// No collection with this name.
+    CollectionNotFound,
+    /// No such file in the data directory.
+    FileNotFound,
+    /// The id is taken.
+    IdExists,
+    /// The collection name is taken.
+    CollectionExists,
+    /// The database directory is open in another process.
+    DatabaseLocked,
+    /// A file is damaged, truncated, or not a collection file.
+    BadFile,
+    /// Text calls without an embedding model.
+    NoEmbeddingModel,
+    /// The server is still replaying its log after a restart.
+    Recovering,
+    /// The embedding model failed.
+    EmbeddingFailed,
+    /// A read or write of the data directory failed.
+    IoError,
+    /// Anything else that is the server's fault.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for the table test and the docs.
+    pub const ALL: [ErrorCode; 36] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Timeout,
+        Self::PayloadTooLarge,
+        Self::BatchTooLarge,
+        Self::UnsupportedMediaType,
+        Self::EmptyBatch,
+        Self::InvalidParameter,
+        Self::InvalidQuery,
+        Self::InvalidPath,
+        Self::DimensionMismatch,
+        Self::NonFiniteValue,
+        Self::VectorOutOfRange,
+        Self::ZeroVector,
+        Self::InvalidK,
+        Self::InvalidMetadata,
+        Self::InvalidCollectionName,
+        Self::InvalidFilter,
+        Self::MetricMismatch,
+        Self::EmbedderMismatch,
+        Self::IdSpaceExhausted,
+        Self::CapacityExceeded,
+        Self::IdNotFound,
+        Self::CollectionNotFound,
+        Self::FileNotFound,
+        Self::IdExists,
+        Self::CollectionExists,
+        Self::DatabaseLocked,
+        Self::BadFile,
+        Self::NoEmbeddingModel,
+        Self::Recovering,
+        Self::EmbeddingFailed,
+        Self::IoError,
+        Self::Internal,
+    ];
+
+    /// The code's name as it appears in answers (its serde name).
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
+impl Error {
+    /// This error's code: one exhaustive match, so a new variant needs a decision.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Error::DimensionMismatch { .. } => C::DimensionMismatch,
+            Error::NonFiniteValue { .. } => C::NonFiniteValue,
+            Error::VectorOutOfRange { .. } => C::VectorOutOfRange,
+            Error::ZeroVector => C::ZeroVector,
+            Error::InvalidK { .. } => C::InvalidK,
+            Error::InvalidParameter { .. } => C::InvalidParameter,
+            Error::InvalidMetadata { .. } => C::InvalidMetadata,
+            Error::InvalidCollectionName { .. } => C::InvalidCollectionName,
+            Error::Filter(_) => C::InvalidFilter,
+            Error::MetricMismatch { .. } => C::MetricMismatch,
+            Error::EmbedderMismatch { .. } => C::EmbedderMismatch,
+            Error::IdSpaceExhausted => C::IdSpaceExhausted,
+            Error::CapacityExceeded { .. } => C::CapacityExceeded,
+            Error::IdNotFound { .. } => C::IdNotFound,
+            Error::CollectionNotFound { .. } => C::CollectionNotFound,
+            Error::IdExists { .. } => C::IdExists,
+            Error::CollectionExists { .. } => C::CollectionExists,
+            Error::NoEmbedder { .. } | Error::ModelNotFound { .. } => C::NoEmbeddingModel,
+            Error::Embedding { .. } => C::EmbeddingFailed,
+            Error::Persistence(p) => match p {
+                PersistenceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    C::FileNotFound
+                }
+                PersistenceError::Io { .. } => C::IoError,
+                PersistenceError::NotACollectionFile { .. }
+                | PersistenceError::NewerFormat { .. }
+                | PersistenceError::Truncated { .. }
+                | PersistenceError::Corrupt { .. } => C::BadFile,
+                PersistenceError::Locked { .. } => C::DatabaseLocked,
+            },
+        }
+    }
+}

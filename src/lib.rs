@@ -54,7 +54,7 @@ pub use config::{
 #[cfg(feature = "embed")]
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
 pub use embed::{EmbeddingFunction, HashEmbedder};
-pub use error::{Error, FilterError, Result};
+pub use error::{Error, ErrorCode, FilterError, Result};
 pub use filter::Filter;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
