@@ -63,13 +63,29 @@ pub(crate) type Snapshot = (Vec<Box<dyn SnapshotSource>>, Option<DirConfig>);
 /// thread then stops).
 pub(crate) type Capture = dyn Fn() -> Option<Result<Snapshot>> + Send + Sync;
 
+/// How many times [`lock_dir`] retries a held lock, 10 ms apart.
+const LOCK_RETRIES: u32 = 50;
+
 /// Locks `dir` for this process, or names the process that has it.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let io = |e: io::Error| Error::from(PersistenceError::io(&path, e));
     let mut file =
         OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
-    match file.try_lock() {
+    // A lock just released can look held for a moment: a child process this process is
+    // spawning (on any thread) shares the lock's file description until its `exec` closes it.
+    // So a held lock is retried briefly before it is reported.
+    let mut attempt = 0;
+    let locked = loop {
+        match file.try_lock() {
+            Err(fs::TryLockError::WouldBlock) if attempt < LOCK_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match locked {
         Ok(()) => {
             file.set_len(0).map_err(io)?;
             file.write_all(std::process::id().to_string().as_bytes()).map_err(io)?;
