@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use vectorlite::dataset::{Recipe, Vectors, clustered, read_f32, read_i32, recall_at_k};
 use vectorlite::{
-    Collection, CollectionConfig, Filter, HnswParams, IndexType, ListOptions, NewRecord, SearchOptions,
-    SimilarityMetric,
+    Collection, CollectionConfig, Filter, HnswParams, IndexType, ListOptions, LoadOptions, NewRecord,
+    SearchOptions, SimilarityMetric,
 };
 
 /// Benchmarks vectorlite's indexes. Defaults follow the reference recipe.
@@ -72,6 +72,10 @@ pub struct Args {
     /// (meta.json, base.f32, queries.f32, gt.i32), then exit.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// Measure the HNSW rows on this saved collection (a .vlc file) instead of building one,
+    /// so another front end (the Python benchmark) and this one search the very same graph.
+    #[arg(long, value_name = "FILE")]
+    collection: Option<PathBuf>,
     /// Skip the save/load throughput rows.
     #[arg(long)]
     skip_persist: bool,
@@ -179,9 +183,15 @@ pub fn run(args: Args) -> Result<()> {
     let truth = truth.context("no ground truth")?;
 
     let params = HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: 64 };
-    vectorlite::set_max_threads(args.build_threads);
-    let (hnsw, build_s) = build(&base, IndexType::HNSW(params))?;
-    vectorlite::set_max_threads(None);
+    let (hnsw, build_s) = match &args.collection {
+        Some(file) => (Collection::load_from_file(file, &LoadOptions::default())?, 0.0),
+        None => {
+            vectorlite::set_max_threads(args.build_threads);
+            let built = build(&base, IndexType::HNSW(params))?;
+            vectorlite::set_max_threads(None);
+            built
+        }
+    };
     let bytes_per_vector = hnsw.info().memory_bytes as f64 / n as f64;
     let repeats: usize = std::env::var("VL_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
     for _ in 0..repeats {
@@ -189,8 +199,10 @@ pub fn run(args: Args) -> Result<()> {
             let mut row = measure(&hnsw, &qs, &SearchOptions::new(args.k).with_ef(ef), &truth, qs.len())?;
             row.engine = "hnsw".into();
             row.ef = Some(ef);
-            row.build_s = build_s;
-            row.build_vps = n as f64 / build_s;
+            if build_s > 0.0 {
+                row.build_s = build_s;
+                row.build_vps = n as f64 / build_s;
+            }
             row.bytes_per_vector = bytes_per_vector;
             print(row, &args);
         }
@@ -429,7 +441,7 @@ fn with_peak_rss<T>(f: impl FnOnce() -> T) -> (T, u64) {
 
 /// Save and load throughput of `c` with each compression, beside a plain file copy.
 fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
-    use vectorlite::{Compression, LoadOptions, SaveOptions};
+    use vectorlite::{Compression, SaveOptions};
     let dir = std::env::temp_dir().join(format!("vectorlite-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let n = c.len() as f64;
