@@ -308,8 +308,9 @@ pub(crate) fn invalid(name: &'static str, reason: String) -> Error {
     Error::InvalidParameter { name, reason }
 }
 
-/// Checks a collection name against `[A-Za-z0-9_-]{1,64}`; names double as file names later.
-pub(crate) fn validate_name(name: &str) -> Result<()> {
+/// Checks a collection name against `[A-Za-z0-9_-]{1,64}` ([`Error::InvalidCollectionName`]
+/// otherwise); names double as file names later.
+pub fn validate_collection_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok { Ok(()) } else { Err(Error::InvalidCollectionName { name: name.to_owned() }) }
@@ -400,10 +401,13 @@ mod tests {
     #[test]
     fn names_follow_the_allowed_alphabet() {
         for good in ["a", "memories_2024", "A-b_c", &"x".repeat(64)] {
-            assert!(validate_name(good).is_ok(), "{good}");
+            assert!(validate_collection_name(good).is_ok(), "{good}");
         }
         for bad in ["", "a b", "../x", "é", "a.b", &"x".repeat(65)] {
-            assert!(matches!(validate_name(bad), Err(Error::InvalidCollectionName { .. })), "{bad}");
+            assert!(
+                matches!(validate_collection_name(bad), Err(Error::InvalidCollectionName { .. })),
+                "{bad}"
+            );
         }
     }
 

@@ -322,3 +322,60 @@ fn json_value(depth: u32) -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Hostile arguments to every MCP tool: each call answers with a result or a tool error;
+/// none panics. Keys are the tools' own fields, values arbitrary JSON.
+#[cfg(feature = "mcp")]
+#[test]
+fn fuzz_mcp_tool_arguments() {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use proptest::test_runner::{Config, TestRunner};
+
+    use crate::mcp::MemoryTools;
+    use crate::{HashEmbedder, VectorLiteClient};
+
+    let client = Arc::new(VectorLiteClient::with_embedder(Arc::new(HashEmbedder::new(8))));
+    let tools = MemoryTools::new(client, "fuzz").unwrap_or_else(|e| panic!("{e}"));
+    let seed = json!({"text": ["a b", "b c", "c a"], "metadata": {"a": 1}});
+    let seeded =
+        tools.call("remember", seed.as_object().cloned()).unwrap_or_else(|| panic!("remember is a tool"));
+    assert_ne!(seeded.is_error, Some(true), "{seeded:?}");
+    let names = ["remember", "recall", "forget", "list_memories", "list_collections", "collection_info"];
+    let field = prop_oneof![
+        Just("text"),
+        Just("query"),
+        Just("k"),
+        Just("filter"),
+        Just("where"),
+        Just("metadata"),
+        Just("ids"),
+        Just("limit"),
+        Just("offset"),
+        Just("collection"),
+        Just("ttl_seconds"),
+        Just("min_score"),
+        Just("other"),
+    ];
+    let args = proptest::collection::btree_map(field.prop_map(str::to_owned), json_value(3), 0..4);
+    let (answered, failed) = (Cell::new(0), Cell::new(0));
+    let mut runner = TestRunner::new(Config { cases: 600, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(0..names.len(), args), |(tool, args)| {
+            let result = tools.call(names[tool], Some(args.into_iter().collect()));
+            let result = result.ok_or_else(|| TestCaseError::fail("a listed tool was not found"))?;
+            prop_assert!(!result.content.is_empty(), "every answer has text");
+            if result.is_error == Some(true) {
+                failed.set(failed.get() + 1);
+            } else {
+                prop_assert!(result.structured_content.is_some(), "a success has structured content");
+                answered.set(answered.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (answered, failed) = (answered.get(), failed.get());
+    eprintln!("mcp fuzz: {answered} calls answered, {failed} tool errors");
+    assert!(answered >= 20 && failed >= 200, "the arguments did not reach both outcomes");
+}

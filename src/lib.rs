@@ -31,6 +31,8 @@ mod filter;
 mod fuzz;
 mod hugepage;
 mod index;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod parallel;
 mod persist;
 #[cfg(feature = "server")]
@@ -49,7 +51,7 @@ pub use collection::{
 };
 pub use config::{
     CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,
-    SimilarityMetric,
+    SimilarityMetric, validate_collection_name,
 };
 #[cfg(feature = "embed")]
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};

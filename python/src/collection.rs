@@ -2,7 +2,6 @@
 //! released.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -60,11 +59,7 @@ fn filter_from(filter: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Filter>> {
 }
 
 fn expiry_from(ttl_seconds: Option<f64>) -> PyResult<Option<Expiry>> {
-    match ttl_seconds {
-        None => Ok(None),
-        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Expiry::After(Duration::from_secs_f64(t.min(1e15))))),
-        Some(t) => Err(invalid(format!("ttl_seconds {t} is not a duration >= 0"))),
-    }
+    ttl_seconds.map(Expiry::after_seconds).transpose().py_err()
 }
 
 fn record_out(py: Python<'_>, r: vectorlite::Record, include: Include) -> PyResult<Record> {

@@ -207,7 +207,7 @@ impl Collection {
         model: Option<String>,
         records: Vec<LoggedRecord>,
     ) -> Result<Collection> {
-        crate::config::validate_name(name)?;
+        crate::config::validate_collection_name(name)?;
         config.validate()?;
         let c = Collection::from_state(name.to_owned(), config, created_at, State::empty(&config));
         c.set_identity(uid, 0);

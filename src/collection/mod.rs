@@ -73,6 +73,20 @@ pub enum Expiry {
     Never,
 }
 
+impl Expiry {
+    /// `seconds` after the write: a time to live as users give it (a JSON number), refused
+    /// unless finite and at least 0; very long ones are capped at about 30 million years.
+    pub fn after_seconds(seconds: f64) -> crate::error::Result<Self> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(crate::error::Error::InvalidParameter {
+                name: "ttl_seconds",
+                reason: format!("{seconds} is not a duration >= 0"),
+            });
+        }
+        Ok(Expiry::After(std::time::Duration::from_secs_f64(seconds.min(1e15))))
+    }
+}
+
 /// A record to add, whose id the collection assigns.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NewRecord {
@@ -238,7 +252,7 @@ impl std::fmt::Debug for Collection {
 impl Collection {
     /// An empty collection. Most callers use [`crate::VectorLiteClient::create_collection`].
     pub fn new(name: &str, config: CollectionConfig) -> Result<Self> {
-        crate::config::validate_name(name)?;
+        crate::config::validate_collection_name(name)?;
         config.validate()?;
         Ok(Self::from_state(
             name.to_owned(),
@@ -282,7 +296,7 @@ impl Collection {
 
     /// This collection under another name; fails if other handles to it exist.
     pub(crate) fn renamed(self, name: &str) -> Result<Collection> {
-        crate::config::validate_name(name)?;
+        crate::config::validate_collection_name(name)?;
         let shared = Arc::try_unwrap(self.inner)
             .map_err(|inner| Error::CollectionExists { name: inner.name.clone() })?;
         let renamed = Collection {

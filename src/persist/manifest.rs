@@ -112,7 +112,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>, PersistenceE
     for e in &manifest.collections {
         // File names come from collection names, which are checked; a manifest pointing
         // elsewhere is not ours.
-        if crate::config::validate_name(&e.name).is_err() || e.file != collection_file(&e.name) {
+        if crate::config::validate_collection_name(&e.name).is_err() || e.file != collection_file(&e.name) {
             return Err(PersistenceError::Corrupt {
                 path,
                 section: "manifest",

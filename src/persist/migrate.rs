@@ -123,7 +123,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
         return Err(corrupt(format!("unsupported v1 header version {}", file.header.version)));
     }
     let name = file.metadata.name;
-    crate::config::validate_name(&name).map_err(|e| corrupt(e.to_string()))?;
+    crate::config::validate_collection_name(&name).map_err(|e| corrupt(e.to_string()))?;
     let (dim, metric, index, records): (usize, SimilarityMetric, IndexType, Vec<V1Vector>) = match file.index
     {
         V1Index::Flat(f) => (f.dim, SimilarityMetric::Cosine, IndexType::Flat, f.data),

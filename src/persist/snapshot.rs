@@ -258,7 +258,7 @@ pub(crate) fn load_from(
     if config.validate().is_err() || header.dimension > MAX_DIMENSION {
         return Err(bad_header(format!("invalid configuration {config:?}")));
     }
-    crate::config::validate_name(&header.name)
+    crate::config::validate_collection_name(&header.name)
         .map_err(|_| bad_header(format!("invalid name '{}'", header.name)))?;
     if header.slots > MAX_SLOTS as u64 || header.count > header.slots {
         return Err(bad_header(format!("{} records in {} slots", header.count, header.slots)));

@@ -36,6 +36,9 @@ use self::error::{ApiError, ErrorCode};
 use crate::embed::EmbeddingFunction;
 use crate::{DurabilityOptions, VectorLiteClient};
 
+/// The collection MCP calls use when they name none, unless configured.
+pub const DEFAULT_MCP_COLLECTION: &str = "memories";
+
 /// Everything `serve` and `router` need to know.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -53,6 +56,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// How the data directory's write-ahead log syncs and checkpoints.
     pub durability: DurabilityOptions,
+    /// The collection MCP tool calls at `/mcp` use when they name none.
+    pub mcp_collection: String,
 }
 
 impl ServerConfig {
@@ -66,6 +71,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             durability: DurabilityOptions::default(),
+            mcp_collection: DEFAULT_MCP_COLLECTION.to_owned(),
         }
     }
 }
@@ -81,6 +87,10 @@ pub struct AppState {
     metrics: Arc<metrics::Metrics>,
     /// Bounds the library calls (and large body parses) running at once on the blocking pool.
     workers: Arc<Semaphore>,
+    /// Cancelled at shutdown: ends the open MCP sessions, whose streams would otherwise keep
+    /// the graceful shutdown waiting.
+    #[cfg(feature = "mcp")]
+    mcp_shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -106,6 +116,8 @@ impl AppState {
             api_key: api_key.map(Arc::from),
             metrics: Arc::default(),
             workers: Arc::new(Semaphore::new(4 * cores.max(2))),
+            #[cfg(feature = "mcp")]
+            mcp_shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -166,9 +178,21 @@ impl AppState {
     }
 }
 
-/// The app: routes, JSON errors for every failure, API key, body limit, timeout and CORS.
-pub fn router(state: AppState, config: &ServerConfig) -> Router {
-    let mut app = routes::routes()
+/// The app: routes (and MCP at `/mcp`), JSON errors for every failure, API key, body limit,
+/// timeout and CORS. Fails only on an invalid `mcp_collection` name.
+pub fn router(state: AppState, config: &ServerConfig) -> crate::Result<Router> {
+    let app = routes::routes();
+    #[cfg(feature = "mcp")]
+    let app = {
+        let options = crate::mcp::HttpOptions {
+            default_collection: config.mcp_collection.clone(),
+            body_limit: config.body_limit,
+            any_host: !config.addr.ip().is_loopback(),
+            shutdown: state.mcp_shutdown.clone(),
+        };
+        app.nest_service("/mcp", crate::mcp::http_service(Arc::clone(&state.client), &options)?)
+    };
+    let mut app = app
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
@@ -190,7 +214,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
                 .allow_headers(headers),
         );
     }
-    app.with_state(state)
+    Ok(app.with_state(state))
 }
 
 /// Every route but `/health` needs `Authorization: Bearer <key>` (or `x-api-key`) when a key is set.
@@ -236,6 +260,9 @@ pub enum ServeError {
     /// The data directory could not be opened (damaged, or open in another process).
     #[error("cannot open the data directory: {0}")]
     Open(#[source] crate::Error),
+    /// The configuration is invalid (say, the MCP default collection's name).
+    #[error("invalid configuration: {0}")]
+    Config(#[source] crate::Error),
     /// The address could not be bound, or the data directory created.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -254,7 +281,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let dir = config.data_dir.clone();
     let state = AppState::starting(&dir, config.api_key.clone())?;
-    let app = router(state.clone(), &config);
+    let app = router(state.clone(), &config).map_err(ServeError::Config)?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -282,11 +309,16 @@ pub async fn serve(
     // Stop on a signal, or at once if the database cannot be opened.
     let failure = Arc::new(parking_lot::Mutex::new(None));
     let failed = Arc::clone(&failure);
+    let stopping = state.clone();
     let stop = async move {
         tokio::select! {
             () = shutdown_signal() => {}
             Ok(Err(e)) = opened_rx => *failed.lock() = Some(e),
         }
+        #[cfg(feature = "mcp")]
+        stopping.mcp_shutdown.cancel();
+        #[cfg(not(feature = "mcp"))]
+        drop(stopping);
     };
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
     if let Some(e) = failure.lock().take() {

@@ -10,6 +10,8 @@ mod embed;
 mod faults;
 mod filtered;
 mod hardening;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod memory;
 mod model;
 mod persist;

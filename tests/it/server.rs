@@ -22,7 +22,7 @@ fn app(dir: &Path, with_embedder: bool, api_key: Option<&str>) -> Router {
     let state = AppState::new(Arc::new(client), dir, api_key.map(str::to_owned)).unwrap();
     let mut config = ServerConfig::new(dir);
     config.body_limit = 64 << 10;
-    router(state, &config)
+    router(state, &config).expect("a valid configuration")
 }
 
 async fn send(
@@ -272,7 +272,7 @@ async fn bad_input_gets_4xx_json_and_never_a_500() {
     let app_big = {
         let client = Arc::new(VectorLiteClient::new());
         let state = AppState::new(client, dir.path(), None).unwrap();
-        router(state, &ServerConfig::new(dir.path()))
+        router(state, &ServerConfig::new(dir.path())).expect("a valid configuration")
     };
     call(&app_big, "POST", "/collections", json!({"name": "c", "dimension": 2})).await;
     let (s, v) = call(&app_big, "POST", "/collections/c/vectors", too_many).await;
@@ -389,7 +389,7 @@ async fn cors_preflight_allows_the_authorization_header() {
     let state = AppState::new(client, dir.path(), Some("k".into())).unwrap();
     let mut config = ServerConfig::new(dir.path());
     config.cors_origins = vec!["https://agent.example".into()];
-    let app = router(state, &config);
+    let app = router(state, &config).expect("a valid configuration");
     let req = Request::builder()
         .method("OPTIONS")
         .uri("/collections")
@@ -412,7 +412,7 @@ async fn cors_preflight_allows_the_authorization_header() {
 async fn health_answers_while_the_database_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::starting(dir.path(), None).unwrap();
-    let app = router(state.clone(), &ServerConfig::new(dir.path()));
+    let app = router(state.clone(), &ServerConfig::new(dir.path())).expect("a valid configuration");
     let (s, v) = call(&app, "GET", "/health", Value::Null).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("recovering")));
     let (s, v) = call(&app, "GET", "/collections", Value::Null).await;

@@ -1,4 +1,5 @@
-//! The `vectorlite` command line: `serve` runs the HTTP server over a data directory; `inspect`,
+//! The `vectorlite` command line: `serve` runs the HTTP server over a data directory, `mcp` the
+//! MCP server over stdio; `inspect`,
 //! `verify`, `import` and `export` work with saved data; `bench` measures. `anyhow` lives only
 //! here; `run` turns every failure into one message and exit code 1.
 
@@ -6,6 +7,7 @@ mod bench;
 mod bench_durability;
 mod jsonl;
 
+#[cfg(feature = "server")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,9 +51,62 @@ enum Command {
     Export(jsonl::ExportArgs),
     /// Measure recall, queries per second, build and persistence speed, or the embedding model.
     Bench(bench::Args),
-    /// Serve the HTTP/JSON API over a data directory.
+    /// Serve the HTTP/JSON API (and MCP at /mcp) over a data directory.
     #[cfg(feature = "server")]
     Serve(ServeArgs),
+    /// Serve long-term memory to an MCP client over stdin/stdout (the client starts this
+    /// process); logs go to stderr.
+    #[cfg(feature = "mcp")]
+    Mcp(McpArgs),
+}
+
+/// How a served data directory's log syncs and checkpoints (`serve` and `mcp`).
+#[cfg(feature = "server")]
+#[derive(clap::Args)]
+struct DurabilityArgs {
+    /// When a write is on disk before it is acknowledged: `batch` (group commit, default),
+    /// `always` (fsync per write) or `never` (survives a process crash, not a power cut).
+    #[arg(long, env = "VECTORLITE_SYNC", default_value = "batch")]
+    sync: vectorlite::SyncPolicy,
+    /// Group-commit window for `--sync batch`, in milliseconds.
+    #[arg(long, env = "VECTORLITE_SYNC_DELAY_MS", default_value_t = 2)]
+    sync_delay_ms: u64,
+    /// Checkpoint (snapshot the database, drop its log) once the log passes this many MiB.
+    #[arg(long, env = "VECTORLITE_CHECKPOINT_MB", default_value_t = 64)]
+    checkpoint_mb: u64,
+}
+
+#[cfg(feature = "server")]
+impl DurabilityArgs {
+    fn options(&self) -> vectorlite::DurabilityOptions {
+        vectorlite::DurabilityOptions {
+            sync: match self.sync {
+                vectorlite::SyncPolicy::Batch { .. } => vectorlite::SyncPolicy::Batch {
+                    max_delay: std::time::Duration::from_millis(self.sync_delay_ms),
+                },
+                other => other,
+            },
+            checkpoint_bytes: self.checkpoint_mb << 20,
+            ..vectorlite::DurabilityOptions::default()
+        }
+    }
+}
+
+#[cfg(feature = "mcp")]
+#[derive(clap::Args)]
+struct McpArgs {
+    /// Directory of the durable database (the same as `serve --data-dir`; not while a server
+    /// has it open); created if missing.
+    #[arg(long, env = "VECTORLITE_DATA_DIR", default_value = "./vectorlite-data")]
+    data_dir: PathBuf,
+    /// The collection tool calls use when they name none; created by the first `remember`.
+    #[arg(long, env = "VECTORLITE_MCP_COLLECTION", default_value = vectorlite::server::DEFAULT_MCP_COLLECTION)]
+    collection: String,
+    /// all-MiniLM-L6-v2 model directory (default: $VECTORLITE_MODEL_DIR, then ./models/all-MiniLM-L6-v2).
+    #[arg(long, env = "VECTORLITE_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    #[command(flatten)]
+    durability: DurabilityArgs,
 }
 
 #[cfg(feature = "server")]
@@ -84,16 +139,11 @@ struct ServeArgs {
     /// Allow browser calls from these origins (comma-separated); CORS is off by default.
     #[arg(long, env = "VECTORLITE_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
-    /// When a write is on disk before it is acknowledged: `batch` (group commit, default),
-    /// `always` (fsync per write) or `never` (survives a process crash, not a power cut).
-    #[arg(long, env = "VECTORLITE_SYNC", default_value = "batch")]
-    sync: vectorlite::SyncPolicy,
-    /// Group-commit window for `--sync batch`, in milliseconds.
-    #[arg(long, env = "VECTORLITE_SYNC_DELAY_MS", default_value_t = 2)]
-    sync_delay_ms: u64,
-    /// Checkpoint (snapshot the database, drop its log) once the log passes this many MiB.
-    #[arg(long, env = "VECTORLITE_CHECKPOINT_MB", default_value_t = 64)]
-    checkpoint_mb: u64,
+    /// The collection MCP calls at /mcp use when they name none.
+    #[arg(long, env = "VECTORLITE_MCP_COLLECTION", default_value = vectorlite::server::DEFAULT_MCP_COLLECTION)]
+    mcp_collection: String,
+    #[command(flatten)]
+    durability: DurabilityArgs,
 }
 
 fn main() -> ExitCode {
@@ -116,6 +166,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(args)) => bench::run(args),
         #[cfg(feature = "server")]
         Some(Command::Serve(args)) => serve(args),
+        #[cfg(feature = "mcp")]
+        Some(Command::Mcp(args)) => mcp(args),
         None => {
             println!(
                 "vectorlite {} (distance kernels: {}); try `vectorlite --help`",
@@ -199,13 +251,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     use std::sync::Arc;
     use vectorlite::server::{ServerConfig, serve};
 
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logs();
     let ip: std::net::IpAddr =
         args.host.parse().with_context(|| format!("--host '{}' is not an IP address", args.host))?;
     let embedder: Option<Arc<dyn vectorlite::EmbeddingFunction>> = if args.no_embeddings {
@@ -220,19 +266,47 @@ fn serve(args: ServeArgs) -> Result<()> {
         body_limit: args.body_limit_mb << 20,
         request_timeout: std::time::Duration::from_secs(args.timeout_secs),
         cors_origins: args.cors_origin,
-        durability: vectorlite::DurabilityOptions {
-            sync: match args.sync {
-                vectorlite::SyncPolicy::Batch { .. } => vectorlite::SyncPolicy::Batch {
-                    max_delay: std::time::Duration::from_millis(args.sync_delay_ms),
-                },
-                other => other,
-            },
-            checkpoint_bytes: args.checkpoint_mb << 20,
-            ..vectorlite::DurabilityOptions::default()
-        },
+        durability: args.durability.options(),
+        mcp_collection: args.mcp_collection,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(config, embedder))?;
+    Ok(())
+}
+
+/// Logs to stderr (stdout belongs to the MCP protocol under `vectorlite mcp`), at `info`
+/// (the MCP SDK's per-session chatter at `warn`) unless `RUST_LOG` says otherwise.
+#[cfg(feature = "server")]
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmcp=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// `vectorlite mcp`: opens the data directory, serves MCP on stdio until the client closes
+/// stdin, then checkpoints.
+#[cfg(feature = "mcp")]
+fn mcp(args: McpArgs) -> Result<()> {
+    use std::sync::Arc;
+    init_logs();
+    let model = load_model(args.model_dir.as_deref())?;
+    let client = vectorlite::VectorLiteClient::open(&args.data_dir, args.durability.options())
+        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    client.set_embedder(Some(model));
+    let client = Arc::new(client);
+    let tools = vectorlite::mcp::MemoryTools::new(Arc::clone(&client), &args.collection)
+        .with_context(|| format!("--collection '{}'", args.collection))?;
+    tracing::info!(data_dir = %args.data_dir.display(), collection = %args.collection, "vectorlite MCP on stdio");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let served = runtime.block_on(vectorlite::mcp::serve_stdio(tools));
+    // A read of stdin may still be parked on the blocking pool: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served?;
+    client.checkpoint().context("checkpointing on exit (the log still holds every write)")?;
     Ok(())
 }
 

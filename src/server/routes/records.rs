@@ -19,12 +19,7 @@ use crate::collection::{Collection, Dedup, Expiry, ListOptions, NewRecord, Recor
 fn expiry(ttl_seconds: Option<f64>, expires_at: Option<&str>) -> Result<Option<Expiry>, ApiError> {
     match (ttl_seconds, expires_at) {
         (Some(_), Some(_)) => Err(ApiError::invalid("give ttl_seconds or expires_at, not both")),
-        (Some(ttl), None) => {
-            if !(ttl.is_finite() && ttl >= 0.0) {
-                return Err(ApiError::invalid(format!("ttl_seconds {ttl} is not a duration >= 0")));
-            }
-            Ok(Some(Expiry::After(std::time::Duration::from_secs_f64(ttl.min(1e15)))))
-        }
+        (Some(ttl), None) => Ok(Some(Expiry::after_seconds(ttl)?)),
         (None, Some(at)) => Ok(Some(Expiry::At(crate::clock::parse_rfc3339_ms(at)?))),
         (None, None) => Ok(None),
     }
