@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fulltext::TextConfig;
 
 /// The largest dimension a collection accepts.
 pub const MAX_DIMENSION: usize = 65_536;
@@ -247,6 +248,9 @@ pub struct CollectionConfig {
     /// (`None`: never). See [`crate::NewRecord::expiry`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_ttl_seconds: Option<u64>,
+    /// How record text is analysed and scored for keyword search.
+    #[serde(default, skip_serializing_if = "TextConfig::is_default")]
+    pub text: TextConfig,
 }
 
 impl CollectionConfig {
@@ -257,6 +261,7 @@ impl CollectionConfig {
             metric: SimilarityMetric::default(),
             index: IndexType::default(),
             default_ttl_seconds: None,
+            text: TextConfig::default(),
         }
     }
 
@@ -272,6 +277,12 @@ impl CollectionConfig {
         self
     }
 
+    /// Sets how text is analysed and scored for keyword search.
+    pub fn with_text(mut self, text: TextConfig) -> Self {
+        self.text = text;
+        self
+    }
+
     /// Replaces the index type.
     pub fn with_index(mut self, index: IndexType) -> Self {
         self.index = index;
@@ -280,6 +291,9 @@ impl CollectionConfig {
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
+        if let Some(problem) = self.text.problem() {
+            return Err(invalid("text", problem));
+        }
         if self.default_ttl_seconds == Some(0) {
             return Err(invalid(
                 "default_ttl_seconds",

@@ -27,6 +27,7 @@ mod config;
 mod embed;
 mod error;
 mod filter;
+mod fulltext;
 #[cfg(test)]
 mod fuzz;
 mod hugepage;
@@ -46,8 +47,8 @@ pub mod dataset;
 pub use client::VectorLiteClient;
 pub use clock::{Clock, ManualClock, SystemClock, format_rfc3339_ms, parse_rfc3339_ms};
 pub use collection::{
-    Collection, CollectionInfo, Decay, Dedup, Expiry, ListOptions, ListPage, MAX_PAGE, MAX_RESULT_VALUES,
-    NewRecord, Record, RecordUpdate, SearchOptions, SearchResult, Written,
+    Collection, CollectionInfo, Decay, Dedup, Expiry, Fusion, HybridOptions, ListOptions, ListPage, MAX_PAGE,
+    MAX_RESULT_VALUES, Mmr, NewRecord, Record, RecordUpdate, SearchOptions, SearchResult, Sources, Written,
 };
 pub use config::{
     CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,
@@ -57,7 +58,8 @@ pub use config::{
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};
 pub use embed::{EmbeddingFunction, HashEmbedder};
 pub use error::{Error, ErrorCode, FilterError, Result};
-pub use filter::Filter;
+pub use filter::{DocumentFilter, Filter};
+pub use fulltext::TextConfig;
 pub use index::distance::simd_level;
 pub use parallel::set_max_threads;
 /// Fault injection for tests of the log and snapshots (not part of the stable API).

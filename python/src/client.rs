@@ -139,7 +139,7 @@ impl Client {
                         .ok_or_else(|| vectorlite::Error::NoEmbedder { collection: name.clone() })?
                         .dimension()?,
                 };
-                let config = CollectionConfig { dimension, metric, index, default_ttl_seconds };
+                let config = CollectionConfig { metric, index, default_ttl_seconds, ..CollectionConfig::new(dimension) };
                 db.create_collection(&name, config)
             })
             .py_err()?;

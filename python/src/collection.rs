@@ -348,7 +348,7 @@ impl Collection {
             ef,
             include_vectors: include.vector,
             min_score,
-            decay: None,
+            ..SearchOptions::default()
         };
         let c = self.inner.clone();
         let given = [vector.is_some(), vectors.is_some(), text.is_some(), texts.is_some()];

@@ -23,6 +23,7 @@ impl State {
             next_id: 0,
             embedding_model: None,
             tracker: None,
+            text: crate::fulltext::index::TextIndex::new(&config.text),
         }
     }
 
@@ -52,6 +53,9 @@ impl State {
                 let written = records.len();
                 let top = records.iter().map(|r| r.id.saturating_add(1)).max().unwrap_or(0);
                 for r in records {
+                    if let Some(text) = &r.text {
+                        self.text.add(r.id, text);
+                    }
                     // Room was checked, and every id is free now.
                     self.store.push_timed(r.id, &r.vector, r.text, r.metadata, r.times);
                 }
@@ -91,6 +95,9 @@ impl State {
     /// row in), telling a running compaction.
     fn remove(&mut self, slot: Slot) {
         self.touch(slot);
+        if let Some(text) = self.store.text(slot) {
+            self.text.remove(self.store.id(slot), text);
+        }
         self.index.remove(&mut self.store, slot);
     }
 

@@ -12,6 +12,7 @@
 mod apply;
 mod compact;
 mod expiry;
+mod hybrid;
 mod records;
 mod search;
 mod snapshot;
@@ -25,8 +26,9 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use self::hybrid::{Fusion, HybridOptions};
 pub use self::records::{Dedup, ListOptions, ListPage, MAX_PAGE, RecordUpdate, Written};
-pub use self::search::{Decay, MAX_RESULT_VALUES, SearchOptions, SearchResult};
+pub use self::search::{Decay, MAX_RESULT_VALUES, Mmr, SearchOptions, SearchResult, Sources};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CollectionConfig, IndexType, SimilarityMetric};
 use crate::embed::EmbeddingFunction;
@@ -223,9 +225,25 @@ pub(crate) struct State {
     embedding_model: Option<String>,
     /// Rows changed while a compaction rebuilds the index off the lock.
     tracker: Option<compact::Tracker>,
+    /// The keyword index of the records' text, by id.
+    text: crate::fulltext::index::TextIndex,
 }
 
 impl State {
+    /// The keyword index of every live record's text in `store`: built on load, never saved.
+    pub(crate) fn index_texts(
+        config: &CollectionConfig,
+        store: &VectorStore,
+    ) -> crate::fulltext::index::TextIndex {
+        let mut text = crate::fulltext::index::TextIndex::new(&config.text);
+        for slot in store.live_slots() {
+            if let Some(t) = store.text(slot) {
+                text.add(store.id(slot), t);
+            }
+        }
+        text
+    }
+
     /// The slot of a record that exists and has not expired at `now`.
     pub(crate) fn visible_slot(&self, id: u64, now: u64) -> Option<crate::store::Slot> {
         self.store.slot_of(id).filter(|&s| self.store.is_visible(s, now))
@@ -403,7 +421,7 @@ impl Collection {
             dimension: c.dimension,
             metric: c.metric,
             index: state.index.index_type(),
-            memory_bytes: state.store.memory_bytes() + state.index.memory_bytes(),
+            memory_bytes: state.store.memory_bytes() + state.index.memory_bytes() + state.text.memory_bytes(),
             default_ttl_seconds: c.default_ttl_seconds,
         }
     }

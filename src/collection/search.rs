@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Collection, State};
 use crate::config::{MAX_K, SimilarityMetric};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::filter::{DocumentFilter, Filter};
 use crate::index::{Candidate, Query, SlotFilter};
 use crate::store::Slot;
 
@@ -42,11 +42,42 @@ pub struct SearchOptions {
     pub min_score: Option<f32>,
     /// Blend similarity with recency (see [`Decay`]).
     pub decay: Option<Decay>,
+    /// Only records whose text passes this document filter are returned.
+    pub document: Option<DocumentFilter>,
+    /// Re-rank for diversity (see [`Mmr`]).
+    pub mmr: Option<Mmr>,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: 10, filter: None, ef: None, include_vectors: false, min_score: None, decay: None }
+        Self {
+            k: 10,
+            filter: None,
+            ef: None,
+            include_vectors: false,
+            min_score: None,
+            decay: None,
+            document: None,
+            mmr: None,
+        }
+    }
+}
+
+/// Maximal marginal relevance: of the `fetch_k` best candidates, pick `k` one at a time, each
+/// maximising `lambda * relevance - (1 - lambda) * (its highest cosine similarity to those
+/// already picked)`, with relevance the candidate's score scaled to 0..1 among the candidates.
+/// `lambda = 1` is plain ranking; lower values favour variety.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mmr {
+    /// Relevance against diversity, 0 to 1 (LangChain's `lambda_mult`; default 0.5).
+    pub lambda: f32,
+    /// Candidates to choose from, at least `k` (default 20).
+    pub fetch_k: usize,
+}
+
+impl Default for Mmr {
+    fn default() -> Self {
+        Self { lambda: 0.5, fetch_k: 20 }
     }
 }
 
@@ -143,9 +174,32 @@ impl SearchOptions {
         self
     }
 
-    fn validate(&self, dimension: usize) -> Result<()> {
+    /// Keeps only records whose text passes `document`.
+    pub fn with_document_filter(mut self, document: DocumentFilter) -> Self {
+        self.document = Some(document);
+        self
+    }
+
+    /// Re-ranks the results for diversity.
+    pub fn with_mmr(mut self, mmr: Mmr) -> Self {
+        self.mmr = Some(mmr);
+        self
+    }
+
+    pub(super) fn validate(&self, dimension: usize) -> Result<()> {
         if let Some(d) = &self.decay {
             d.validate()?;
+        }
+        if let Some(m) = &self.mmr {
+            if !(0.0..=1.0).contains(&m.lambda) {
+                return Err(crate::config::invalid("mmr.lambda", format!("{} is not in 0..=1", m.lambda)));
+            }
+            if !(1..=MAX_K).contains(&m.fetch_k) {
+                return Err(crate::config::invalid(
+                    "mmr.fetch_k",
+                    format!("{} is not in 1..={MAX_K}", m.fetch_k),
+                ));
+            }
         }
         if self.min_score.is_some_and(|m| !m.is_finite()) {
             return Err(crate::config::invalid("min_score", "must be a finite number".into()));
@@ -191,6 +245,24 @@ pub struct SearchResult {
     /// The raw similarity, when `score` blends in recency ([`Decay`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
+    /// Where a keyword or hybrid result came from: each side's rank and score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Sources>,
+}
+
+/// Each side's part in a keyword or hybrid result (ranks from 1; `None`: not among that side's
+/// candidates).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Sources {
+    /// Rank among the vector side's candidates.
+    pub vector_rank: Option<usize>,
+    /// The vector similarity.
+    pub vector_score: Option<f32>,
+    /// Rank among the keyword side's candidates.
+    pub keyword_rank: Option<usize>,
+    /// The BM25 score.
+    pub keyword_score: Option<f32>,
 }
 
 impl Collection {
@@ -284,17 +356,20 @@ impl Collection {
         let accept = |slot: Slot| {
             (!expiring || store.is_visible(slot, now))
                 && bound.as_ref().is_none_or(|b| b.matches(slot.index(), store.metadata(slot)))
+                && options.document.as_ref().is_none_or(|d| d.matches(store.text(slot)))
         };
         // With recency blended in, the best k by the blend are among a wider set by similarity.
-        let k = match &options.decay {
-            Some(_) => (options.k * 4).max(options.k + 20).min(MAX_K),
-            None => options.k,
+        let k = match (&options.decay, &options.mmr) {
+            (_, Some(m)) => m.fetch_k.max(options.k),
+            (Some(_), None) => (options.k * 4).max(options.k + 20).min(MAX_K),
+            (None, None) => options.k,
         };
         let q = Query {
             vector: query,
             k,
             ef: options.ef,
-            filter: (expiring || bound.is_some()).then_some(&accept as SlotFilter<'_>),
+            filter: (expiring || bound.is_some() || options.document.is_some())
+                .then_some(&accept as SlotFilter<'_>),
         };
         let hits = state.index.search(store, &q);
         let metric = self.inner.config.metric;
@@ -321,11 +396,12 @@ impl Collection {
                     metadata: store.metadata(slot).cloned(),
                     vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
                     similarity,
+                    sources: None,
                 }
             })
             .collect();
         results.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        results.truncate(options.k);
+        super::hybrid::finish(store, &mut results, options, Some(query));
         results
     }
 }

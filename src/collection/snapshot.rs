@@ -40,6 +40,7 @@ impl Collection {
     /// Wraps a collection read from a file.
     pub(crate) fn from_loaded(loaded: LoadedCollection) -> Collection {
         let state = State {
+            text: State::index_texts(&loaded.config, &loaded.store),
             store: loaded.store,
             index: loaded.index,
             next_id: loaded.next_id,
@@ -107,6 +108,7 @@ impl Collection {
             graph,
         );
         let copy = State {
+            text: State::index_texts(self.config(), &state.store),
             store: state.store.clone(),
             index: Box::new(index),
             next_id: state.next_id,

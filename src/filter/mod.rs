@@ -14,6 +14,7 @@
 //! `column` caches per-field scalar columns so a search rarely touches the JSON at all.
 
 mod column;
+mod document;
 mod eval;
 mod parse;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use self::column::Column;
 pub(crate) use self::column::FieldColumns;
+pub use self::document::DocumentFilter;
 
 /// A filter that could not be parsed; `path` names the bad part, such as `$and[1].price.$gt`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

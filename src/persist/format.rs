@@ -65,6 +65,9 @@ pub(crate) struct FileHeader {
     /// Format 3: the collection's default time to live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_ttl_seconds: Option<u64>,
+    /// The collection's text analysis (absent: the default).
+    #[serde(default, skip_serializing_if = "crate::fulltext::TextConfig::is_default")]
+    pub text: crate::fulltext::TextConfig,
 }
 
 pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";

@@ -152,7 +152,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
             file.metadata.dimension
         )));
     }
-    let config = CollectionConfig { dimension: dim, metric, index, default_ttl_seconds: None };
+    let config = CollectionConfig { metric, index, ..CollectionConfig::new(dim) };
     config.validate().map_err(|e| corrupt(e.to_string()))?;
 
     let n = records.len();

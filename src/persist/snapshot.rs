@@ -121,6 +121,7 @@ pub(crate) fn save(
         next_id: view.next_id,
         embedding_model: view.embedding_model.map(str::to_owned),
         default_ttl_seconds: view.config.default_ttl_seconds,
+        text: view.config.text,
     };
     let rows = store.slots() as u64;
     let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8 + 16);
@@ -253,6 +254,7 @@ pub(crate) fn load_from(
         metric: header.metric,
         index: header.index,
         default_ttl_seconds: header.default_ttl_seconds,
+        text: header.text,
     };
     let bad_header = |reason: String| err("header", 0, format::corrupt(reason));
     if config.validate().is_err() || header.dimension > MAX_DIMENSION {

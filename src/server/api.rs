@@ -24,6 +24,9 @@ pub struct CreateCollection {
     pub index_type: Option<String>,
     /// Records written without an expiry expire this many seconds later.
     pub default_ttl_seconds: Option<u64>,
+    /// Keyword search: `{"stemming": true, "stop_words": true, "k1": 1.2, "b": 0.75}`
+    /// (default: no stemming, no stop words).
+    pub text: Option<crate::fulltext::TextConfig>,
 }
 
 /// One record to write; `id` optional (assigned when absent). `ttl_seconds` or `expires_at`
@@ -152,6 +155,33 @@ fn half() -> f32 {
     0.5
 }
 
+/// `{"lambda": 0.5, "fetch_k": 20}`: of the `fetch_k` best candidates, pick `k` balancing
+/// relevance (`lambda` = 1) against variety (`lambda` = 0).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MmrSpec {
+    #[serde(default = "half")]
+    pub lambda: f32,
+    #[serde(default = "twenty")]
+    pub fetch_k: usize,
+}
+
+fn twenty() -> usize {
+    20
+}
+
+/// Hybrid fusion: `"fusion": "rrf"` (default, with `rrf_k`, default 60) or `"weighted"`
+/// (`vector_weight`, default 0.5, over min-max normalised scores); candidates per side.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HybridSpec {
+    pub fusion: Option<String>,
+    pub rrf_k: Option<f32>,
+    pub vector_weight: Option<f32>,
+    pub vector_k: Option<usize>,
+    pub keyword_k: Option<usize>,
+}
+
 /// `POST /collections/{name}/search`: a vector or a text query.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +201,17 @@ pub struct Search {
     /// Only results at least this similar (for euclidean and manhattan: within this distance).
     pub min_score: Option<f32>,
     pub decay: Option<DecaySpec>,
+    /// `vector` (default: `vector` or `text` embedded), `keyword` (BM25 on `text`) or
+    /// `hybrid` (`text` for both sides, or `text` and `vector`), fused as `hybrid` says.
+    pub mode: Option<String>,
+    /// Conditions on the record's text: `{"$contains": "ERR-4032"}`, `$not_contains`,
+    /// `$regex`, combined with `$and` / `$or`.
+    #[schema(value_type = Option<Object>)]
+    pub where_document: Option<Value>,
+    /// Maximal marginal relevance re-ranking.
+    pub mmr: Option<MmrSpec>,
+    /// How hybrid mode fuses its sides.
+    pub hybrid: Option<HybridSpec>,
     /// 0.1.x: accepted and ignored (the metric is the collection's).
     #[serde(rename = "similarity_metric")]
     #[schema(value_type = Option<String>)]
@@ -293,6 +334,9 @@ pub struct Hit {
     pub metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// Keyword and hybrid modes: each side's rank and score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<crate::Sources>,
 }
 
 /// `POST /collections/{name}/save`.
@@ -372,6 +416,8 @@ pub struct WrittenRecord {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     pub message: &'static str,
+    /// The mode that ran: `vector`, `keyword` or `hybrid`.
+    pub mode: &'static str,
     pub results: Vec<Hit>,
 }
 

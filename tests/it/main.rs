@@ -10,6 +10,7 @@ mod embed;
 mod faults;
 mod filtered;
 mod hardening;
+mod hybrid;
 #[cfg(feature = "mcp")]
 mod mcp;
 mod memory;

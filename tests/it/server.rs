@@ -1005,3 +1005,50 @@ async fn memory_routes_over_http() {
     assert_eq!(call(&app, "POST", "/collections/m/count", Value::Null).await.1, json!({"count": 1}));
     assert_eq!(call(&app, "POST", "/collections/nope/count", Value::Null).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn keyword_hybrid_document_filters_and_mmr_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), true, None);
+    let (s, v) = call(&app, "POST", "/collections", json!({"name": "k", "dimension": 8, "text": {"stemming": true}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let texts = json!({"texts": [
+        {"text": "payment failed with ERR-4032", "metadata": {"user": "ann"}},
+        {"text": "payments are running fine", "metadata": {"user": "bob"}},
+        {"text": "ERR-4032 seen again", "metadata": {"user": "bob"}}
+    ]});
+    assert_eq!(call(&app, "POST", "/collections/k/text", texts).await.0, StatusCode::OK);
+    let (s, v) = call(&app, "POST", "/collections/k/search", json!({"mode": "keyword", "text": "ERR-4032", "k": 5})).await;
+    assert_eq!((s, &v["mode"]), (StatusCode::OK, &json!("keyword")), "{v}");
+    let ids: Vec<u64> = v["results"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{v}");
+    assert_eq!(v["results"][0]["sources"]["keyword_rank"], 1);
+    let body = json!({"mode": "keyword", "text": "payment", "where": {"user": "bob"}});
+    let (_, v) = call(&app, "POST", "/collections/k/search", body).await;
+    assert_eq!(v["results"][0]["id"], 1, "stemmed and filtered: {v}");
+    let body = json!({"mode": "hybrid", "text": "ERR-4032 payment", "k": 3,
+        "where_document": {"$not_contains": "again"}, "hybrid": {"fusion": "rrf", "rrf_k": 10}});
+    let (s, v) = call(&app, "POST", "/collections/k/search", body).await;
+    assert_eq!((s, &v["mode"]), (StatusCode::OK, &json!("hybrid")), "{v}");
+    let hits = v["results"].as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{v}");
+    assert!(hits.iter().all(|h| h["id"] != 2) && hits[0]["sources"]["vector_rank"].is_u64(), "{v}");
+    let body = json!({"text": "payment", "k": 2, "mmr": {"lambda": 0.5, "fetch_k": 3}});
+    let (s, v) = call(&app, "POST", "/collections/k/search", body).await;
+    assert_eq!((s, v["results"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{v}");
+    let batch = json!({"queries": [{"mode": "keyword", "text": "ERR-4032", "k": 1}, {"text": "payment", "k": 1}]});
+    let (s, v) = call(&app, "POST", "/collections/k/search/batch", batch).await;
+    assert_eq!((s, v["results"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{v}");
+    for (bad, expected) in [
+        (json!({"mode": "keyword", "vector": [0.0, 1.0]}), "invalid_query"),
+        (json!({"mode": "fuzzy", "text": "x"}), "invalid_query"),
+        (json!({"mode": "hybrid"}), "invalid_query"),
+        (json!({"text": "x", "hybrid": {}}), "invalid_query"),
+        (json!({"mode": "hybrid", "text": "x", "hybrid": {"fusion": "max"}}), "invalid_parameter"),
+        (json!({"text": "x", "where_document": {"$regex": "("}}), "invalid_filter"),
+        (json!({"text": "x", "mmr": {"lambda": 3}}), "invalid_parameter"),
+    ] {
+        let (s, v) = call(&app, "POST", "/collections/k/search", bad.clone()).await;
+        assert!(s.is_client_error() && code(&v) == expected, "{bad}: {s} {v}");
+    }
+}

@@ -236,7 +236,7 @@ fn check(line: &Line, number: usize, dimension: &mut Option<usize>) -> Result<()
 /// Creates the import's collection with the flags' metric and index.
 fn create(client: &VectorLiteClient, args: &ImportArgs, dimension: usize) -> Result<Collection> {
     let config =
-        CollectionConfig { dimension, metric: args.metric, index: args.index, default_ttl_seconds: None };
+        CollectionConfig { metric: args.metric, index: args.index, ..CollectionConfig::new(dimension) };
     Ok(client.create_collection(&args.collection, config)?)
 }
 

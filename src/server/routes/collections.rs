@@ -70,6 +70,7 @@ pub(crate) async fn create_collection(
         metric,
         index: index_from(req.index, req.index_type)?,
         default_ttl_seconds: req.default_ttl_seconds,
+        text: req.text.unwrap_or_default(),
     };
     let name = req.name;
     let info = state.blocking(move || Ok(client.create_collection(&name, config)?.info())).await?;

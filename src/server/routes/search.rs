@@ -1,17 +1,20 @@
-//! Search by vector or text, with metadata filters, a minimum score and recency decay; one
-//! query or a batch.
+//! Search by vector or text, by keywords (BM25) or both fused, with metadata and document
+//! filters, a minimum score, recency decay and MMR; one query or a batch.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::Value;
 
 use super::super::AppState;
-use super::super::api::{ErrorBody, Hit, Search, SearchBatch, SearchBatchResponse, SearchResponse};
+use super::super::api::{
+    ErrorBody, Hit, HybridSpec, Search, SearchBatch, SearchBatchResponse, SearchResponse,
+};
 use super::super::error::{ApiError, ErrorCode};
 use super::super::extract::ApiJson;
 use super::{Include, collection, parse_filter};
 use crate::SearchResult;
-use crate::collection::{Collection, Decay, SearchOptions};
+use crate::collection::{Collection, Decay, Fusion, HybridOptions, Mmr, SearchOptions};
+use crate::filter::DocumentFilter;
 
 /// The most queries one batch may carry.
 pub const MAX_QUERIES: usize = 1_000;
@@ -19,6 +22,18 @@ pub const MAX_QUERIES: usize = 1_000;
 enum Query {
     Vector(Vec<f32>),
     Text(String),
+    Keyword(String),
+    Hybrid { text: String, vector: Option<Vec<f32>>, options: HybridOptions },
+}
+
+impl Query {
+    fn mode(&self) -> &'static str {
+        match self {
+            Query::Vector(_) | Query::Text(_) => "vector",
+            Query::Keyword(_) => "keyword",
+            Query::Hybrid { .. } => "hybrid",
+        }
+    }
 }
 
 /// A query checked and parsed: what to search with, how, and which fields to return.
@@ -30,17 +45,42 @@ struct Parsed {
 
 /// Parses a search body (on the blocking pool: its filter can be megabytes).
 fn parse(req: Search) -> Result<Parsed, ApiError> {
-    let query = match (req.vector, req.text, req.query) {
-        (Some(v), None, None) => Query::Vector(v),
-        (None, Some(t), None) | (None, None, Some(Value::String(t))) => Query::Text(t),
-        (None, None, Some(Value::Array(items))) => Query::Vector(
+    let mode = req.mode.as_deref().unwrap_or("vector");
+    if req.hybrid.is_some() && mode != "hybrid" {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "`hybrid` options need \"mode\": \"hybrid\""));
+    }
+    let query = match (mode, req.vector, req.text, req.query) {
+        ("vector", Some(v), None, None) => Query::Vector(v),
+        ("vector", None, Some(t), None) | ("vector", None, None, Some(Value::String(t))) => Query::Text(t),
+        ("vector", None, None, Some(Value::Array(items))) => Query::Vector(
             items
                 .iter()
                 .map(|x| x.as_f64().map(|f| f as f32))
                 .collect::<Option<_>>()
                 .ok_or_else(|| ApiError::bad_request("query must be a string or an array of numbers"))?,
         ),
-        _ => return Err(ApiError::new(ErrorCode::InvalidQuery, "give exactly one of vector or text")),
+        ("vector", ..) => {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, "give exactly one of vector or text"));
+        }
+        ("keyword", None, Some(t), None) => Query::Keyword(t),
+        ("keyword", ..) => {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, "keyword mode takes `text` alone"));
+        }
+        ("hybrid", vector, Some(text), None) => {
+            Query::Hybrid { text, vector, options: hybrid_options(req.hybrid.unwrap_or_default())? }
+        }
+        ("hybrid", ..) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "hybrid mode takes `text`, and optionally `vector`",
+            ));
+        }
+        (other, ..) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("unknown mode '{other}'; use vector, keyword or hybrid"),
+            ));
+        }
     };
     let include = Include::parse(req.include.as_deref(), Include::TEXT_AND_METADATA)?;
     let decay =
@@ -52,8 +92,26 @@ fn parse(req: Search) -> Result<Parsed, ApiError> {
         include_vectors: include.vector,
         min_score: req.min_score,
         decay,
+        document: req
+            .where_document
+            .as_ref()
+            .map(DocumentFilter::parse)
+            .transpose()
+            .map_err(crate::Error::from)?,
+        mmr: req.mmr.map(|m| Mmr { lambda: m.lambda, fetch_k: m.fetch_k }),
     };
     Ok(Parsed { query, options, include })
+}
+
+fn hybrid_options(spec: HybridSpec) -> Result<HybridOptions, ApiError> {
+    let fusion = match spec.fusion.as_deref().unwrap_or("rrf") {
+        "rrf" => Fusion::Rrf { k: spec.rrf_k.unwrap_or(60.0) },
+        "weighted" => Fusion::Weighted { vector_weight: spec.vector_weight.unwrap_or(0.5) },
+        other => {
+            return Err(ApiError::invalid(format!("unknown fusion '{other}'; use rrf or weighted")));
+        }
+    };
+    Ok(HybridOptions { fusion, vector_k: spec.vector_k, keyword_k: spec.keyword_k })
 }
 
 fn hits(results: Vec<SearchResult>, include: Include) -> Vec<Hit> {
@@ -66,6 +124,7 @@ fn hits(results: Vec<SearchResult>, include: Include) -> Vec<Hit> {
             text: r.text.filter(|_| include.text),
             metadata: r.metadata.filter(|_| include.metadata),
             vector: r.vector,
+            sources: r.sources,
         })
         .collect()
 }
@@ -77,20 +136,41 @@ fn run(c: &Collection, parsed: &[Parsed]) -> Result<Vec<Vec<SearchResult>>, ApiE
         .iter()
         .filter_map(|p| match &p.query {
             Query::Text(t) => Some(t.as_str()),
-            Query::Vector(_) => None,
+            _ => None,
         })
         .collect();
     let mut embedded = if texts.is_empty() { Vec::new() } else { c.embed_queries(&texts)? }.into_iter();
-    let vectors: Vec<Vec<f32>> = parsed
+    let vectors: Vec<Option<Vec<f32>>> = parsed
         .iter()
         .map(|p| match &p.query {
-            Query::Vector(v) => v.clone(),
-            Query::Text(_) => embedded.next().unwrap_or_default(),
+            Query::Vector(v) => Some(v.clone()),
+            Query::Text(_) => Some(embedded.next().unwrap_or_default()),
+            _ => None,
         })
         .collect();
     let queries: Vec<(&[f32], &SearchOptions)> =
-        vectors.iter().map(|v| &v[..]).zip(parsed.iter().map(|p| &p.options)).collect();
-    Ok(c.search_each(&queries)?)
+        vectors.iter().zip(parsed).filter_map(|(v, p)| v.as_deref().map(|v| (v, &p.options))).collect();
+    let mut by_vector = c.search_each(&queries)?.into_iter();
+    // Keyword and hybrid queries run one by one, in their places.
+    parsed
+        .iter()
+        .map(|p| match &p.query {
+            Query::Vector(_) | Query::Text(_) => Ok(by_vector.next().unwrap_or_default()),
+            other => one(c, other, &p.options),
+        })
+        .collect()
+}
+
+/// One query of any mode.
+fn one(c: &Collection, query: &Query, options: &SearchOptions) -> Result<Vec<SearchResult>, ApiError> {
+    Ok(match query {
+        Query::Vector(v) => c.search(v, options)?,
+        Query::Text(t) => c.search_text(t, options)?,
+        Query::Keyword(t) => c.search_keyword(t, options)?,
+        Query::Hybrid { text, vector, options: hybrid } => {
+            c.search_hybrid(text, vector.as_deref(), options, hybrid)?
+        }
+    })
 }
 
 /// The k records most similar to a vector or a text, optionally filtered by metadata, above a
@@ -110,17 +190,14 @@ pub(crate) async fn search(
     ApiJson(req): ApiJson<Search>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let c = collection(&state, &name)?;
-    let (results, include) = state
+    let (results, include, mode) = state
         .blocking(move || {
             let parsed = parse(req)?;
-            let results = match &parsed.query {
-                Query::Vector(v) => c.search(v, &parsed.options)?,
-                Query::Text(t) => c.search_text(t, &parsed.options)?,
-            };
-            Ok((results, parsed.include))
+            let results = one(&c, &parsed.query, &parsed.options)?;
+            Ok((results, parsed.include, parsed.query.mode()))
         })
         .await?;
-    Ok(Json(SearchResponse { message: "ok", results: hits(results, include) }))
+    Ok(Json(SearchResponse { message: "ok", mode, results: hits(results, include) }))
 }
 
 /// Many queries (vectors or texts, each with its own k, filter and options) in one request,
