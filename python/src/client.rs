@@ -139,7 +139,12 @@ impl Client {
                         .ok_or_else(|| vectorlite::Error::NoEmbedder { collection: name.clone() })?
                         .dimension()?,
                 };
-                let config = CollectionConfig { metric, index, default_ttl_seconds, ..CollectionConfig::new(dimension) };
+                let config = CollectionConfig {
+                    metric,
+                    index,
+                    default_ttl_seconds,
+                    ..CollectionConfig::new(dimension)
+                };
                 db.create_collection(&name, config)
             })
             .py_err()?;

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    Collection, CollectionConfig, CollectionInfo, Error, Expiry, Filter, ListOptions, NewRecord, Result,
-    SearchOptions, VectorLiteClient, format_rfc3339_ms, validate_collection_name,
+    Collection, CollectionConfig, CollectionInfo, Error, Expiry, Filter, HybridOptions, ListOptions,
+    NewRecord, Result, SearchOptions, VectorLiteClient, format_rfc3339_ms, validate_collection_name,
 };
 
 /// Most memories one `recall` or `list_memories` call returns: a model reads every one.
@@ -222,7 +222,13 @@ impl MemoryTools {
         if let Some(s) = args.min_score {
             options = options.with_min_score(s);
         }
-        let hits = c.search_text(&args.query, &options).map_err(|e| e.to_string())?;
+        let hits = match args.mode.as_deref().unwrap_or("vector") {
+            "vector" => c.search_text(&args.query, &options),
+            "keyword" => c.search_keyword(&args.query, &options),
+            "hybrid" => c.search_hybrid(&args.query, None, &options, &HybridOptions::default()),
+            other => return Err(format!("unknown mode '{other}'; use vector, keyword or hybrid")),
+        }
+        .map_err(|e| e.to_string())?;
         let memories: Vec<Memory> = hits
             .into_iter()
             .map(|h| Memory {
@@ -484,6 +490,9 @@ struct RecallArgs {
     /// Only memories at least this similar to the query (cosine similarity, -1 to 1; 0.3 is loosely related, 0.6 closely).
     #[serde(default)]
     min_score: Option<f32>,
+    /// How to match: "vector" (by meaning, the default), "keyword" (exact words, names, codes like ERR-4032) or "hybrid" (both).
+    #[serde(default)]
+    mode: Option<String>,
     /// The collection to search (default: the server's).
     #[serde(default)]
     collection: Option<String>,

@@ -98,6 +98,10 @@ fn remember_recall_list_and_forget() {
     );
     let alias = ok(&tools, "recall", json!({"query": "anything", "k": 10, "where": {"user": "ann"}}));
     assert_eq!(alias["memories"].as_array().map(Vec::len), Some(2), "`where` is `filter`");
+    let keyword = ok(&tools, "recall", json!({"query": "mice", "mode": "keyword"}));
+    assert_eq!(ids(&keyword), vec![3], "keyword mode matches the exact word");
+    let hybrid = ok(&tools, "recall", json!({"query": "cats chase mice", "mode": "hybrid", "k": 1}));
+    assert_eq!(ids(&hybrid), vec![3]);
     let strict = ok(&tools, "recall", json!({"query": "the cat sat on the mat", "min_score": 0.99}));
     assert_eq!(ids(&strict), vec![0]);
 
@@ -172,6 +176,7 @@ fn bad_calls_are_tool_errors_and_change_nothing() {
         ("recall", json!({"query": "x", "collection": "missing"}), "missing"),
         ("recall", json!({"query": "x", "top_k": 3}), "unknown field"),
         ("recall", json!({"query": 7}), "invalid"),
+        ("recall", json!({"query": "x", "mode": "fuzzy"}), "mode"),
         ("remember", json!({}), "text"),
         ("remember", json!({"text": ""}), "empty"),
         ("remember", json!({"text": ["ok", "  "]}), "empty"),

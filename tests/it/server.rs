@@ -1010,7 +1010,9 @@ async fn memory_routes_over_http() {
 async fn keyword_hybrid_document_filters_and_mmr_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), true, None);
-    let (s, v) = call(&app, "POST", "/collections", json!({"name": "k", "dimension": 8, "text": {"stemming": true}})).await;
+    let (s, v) =
+        call(&app, "POST", "/collections", json!({"name": "k", "dimension": 8, "text": {"stemming": true}}))
+            .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let texts = json!({"texts": [
         {"text": "payment failed with ERR-4032", "metadata": {"user": "ann"}},
@@ -1018,7 +1020,9 @@ async fn keyword_hybrid_document_filters_and_mmr_over_http() {
         {"text": "ERR-4032 seen again", "metadata": {"user": "bob"}}
     ]});
     assert_eq!(call(&app, "POST", "/collections/k/text", texts).await.0, StatusCode::OK);
-    let (s, v) = call(&app, "POST", "/collections/k/search", json!({"mode": "keyword", "text": "ERR-4032", "k": 5})).await;
+    let (s, v) =
+        call(&app, "POST", "/collections/k/search", json!({"mode": "keyword", "text": "ERR-4032", "k": 5}))
+            .await;
     assert_eq!((s, &v["mode"]), (StatusCode::OK, &json!("keyword")), "{v}");
     let ids: Vec<u64> = v["results"].as_array().unwrap().iter().map(|h| h["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), 2, "{v}");
@@ -1036,7 +1040,8 @@ async fn keyword_hybrid_document_filters_and_mmr_over_http() {
     let body = json!({"text": "payment", "k": 2, "mmr": {"lambda": 0.5, "fetch_k": 3}});
     let (s, v) = call(&app, "POST", "/collections/k/search", body).await;
     assert_eq!((s, v["results"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{v}");
-    let batch = json!({"queries": [{"mode": "keyword", "text": "ERR-4032", "k": 1}, {"text": "payment", "k": 1}]});
+    let batch =
+        json!({"queries": [{"mode": "keyword", "text": "ERR-4032", "k": 1}, {"text": "payment", "k": 1}]});
     let (s, v) = call(&app, "POST", "/collections/k/search/batch", batch).await;
     assert_eq!((s, v["results"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{v}");
     for (bad, expected) in [
