@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use vectorlite::{
-    Expiry, Filter, ListOptions, NewRecord, RecordUpdate, SaveOptions, SearchOptions, SearchResult,
+    DocumentFilter, Expiry, Filter, HybridOptions, ListOptions, NewRecord, RecordUpdate, SaveOptions,
+    SearchOptions, SearchResult,
 };
 
 use crate::convert::{self, to_json, to_json_opt, to_py};
@@ -87,7 +88,24 @@ fn hit_out(py: Python<'_>, r: SearchResult, include: Include) -> PyResult<QueryR
         },
         vector: r.vector.map(|v| convert::vector_out(py, v).unbind()),
         similarity: r.similarity,
+        sources: match r.sources {
+            Some(s) => {
+                Some(to_py(py, &serde_json::to_value(s).map_err(|e| invalid(e.to_string()))?)?.unbind())
+            }
+            None => None,
+        },
     })
+}
+
+/// A search option given as a dict (`mmr`, `hybrid`), in the library's JSON shape.
+fn option_from<T: serde::de::DeserializeOwned>(
+    value: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<T>> {
+    match to_json_opt(value)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| invalid(format!("{name}: {e}"))),
+    }
 }
 
 fn hits_out(py: Python<'_>, results: Vec<SearchResult>, include: Include) -> PyResult<Vec<QueryResult>> {
@@ -324,9 +342,14 @@ impl Collection {
 
     /// The `k` records most similar to one query (`vector` or `text`: a list of results) or to
     /// each of many (`vectors`, a 2-D array, or `texts`: a list of result lists), best first.
-    /// `where` filters by metadata, `ef` widens the HNSW search, `min_score` drops weaker
-    /// results (for euclidean and manhattan: beyond that distance).
-    #[pyo3(signature = (vector=None, vectors=None, text=None, texts=None, k=10, r#where=None, ef=None, include=None, min_score=None))]
+    /// `where` filters by metadata, `where_document` by text (`$contains`, `$not_contains`,
+    /// `$regex`, `$and`, `$or`), `ef` widens the HNSW search, `min_score` drops weaker results
+    /// (for euclidean and manhattan: beyond that distance), `mmr` (`{"lambda": 0.5,
+    /// "fetch_k": 20}`) re-ranks for variety. `mode="keyword"` ranks `text`(s) by BM25;
+    /// `mode="hybrid"` fuses vector and keyword search of `text` (with `vector` as the vector
+    /// side's query if given), as `hybrid` says (`{"fusion": "rrf", "rrf_k": 60}` or
+    /// `{"fusion": "weighted", "vector_weight": 0.5}`).
+    #[pyo3(signature = (vector=None, vectors=None, text=None, texts=None, k=10, r#where=None, ef=None, include=None, min_score=None, *, mode="vector", where_document=None, mmr=None, hybrid=None))]
     #[allow(clippy::too_many_arguments)]
     fn query<'py>(
         &self,
@@ -340,17 +363,79 @@ impl Collection {
         ef: Option<usize>,
         include: Option<&Bound<'py, PyAny>>,
         min_score: Option<f32>,
+        mode: &str,
+        where_document: Option<&Bound<'py, PyAny>>,
+        mmr: Option<&Bound<'py, PyAny>>,
+        hybrid: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let include = include_from(include, TEXT_AND_METADATA)?;
+        let document = match to_json_opt(where_document)? {
+            None => None,
+            Some(d) => Some(DocumentFilter::parse(&d).map_err(vectorlite::Error::from).py_err()?),
+        };
         let options = SearchOptions {
             k,
             filter: filter_from(r#where)?,
             ef,
             include_vectors: include.vector,
             min_score,
+            document,
+            mmr: option_from(mmr, "mmr")?,
             ..SearchOptions::default()
         };
         let c = self.inner.clone();
+        let hybrid: Option<HybridOptions> = option_from(hybrid, "hybrid")?;
+        if hybrid.is_some() && mode != "hybrid" {
+            return Err(invalid("hybrid= options need mode=\"hybrid\""));
+        }
+        if mode != "vector" {
+            let keyword = match mode {
+                "keyword" => true,
+                "hybrid" => false,
+                other => {
+                    return Err(invalid(format!("unknown mode '{other}'; use vector, keyword or hybrid")));
+                }
+            };
+            let (queries, single) = match (text, texts, vectors.is_some(), keyword && vector.is_some()) {
+                (Some(t), None, false, false) => (vec![t], true),
+                (None, Some(ts), false, false) if vector.is_none() => (ts, false),
+                _ if keyword => return Err(invalid("mode=\"keyword\" takes text or texts alone")),
+                _ => return Err(invalid("mode=\"hybrid\" takes text (with an optional vector) or texts")),
+            };
+            let row: Option<Vec<f32>> = match vector {
+                Some(v) => {
+                    let array = convert::matrix(v, "vector")?;
+                    let rows = convert::rows(&array)?;
+                    let [row] = rows[..] else { return Err(invalid("vector: give one vector")) };
+                    Some(row.to_vec())
+                }
+                None => None,
+            };
+            let hybrid = hybrid.unwrap_or_default();
+            let answers = py
+                .detach(move || {
+                    queries
+                        .iter()
+                        .map(|q| {
+                            if keyword {
+                                c.search_keyword(q, &options)
+                            } else {
+                                c.search_hybrid(q, row.as_deref(), &options, &hybrid)
+                            }
+                        })
+                        .collect::<vectorlite::Result<Vec<_>>>()
+                })
+                .py_err()?;
+            let mut lists = answers
+                .into_iter()
+                .map(|a| PyList::new(py, hits_out(py, a, include)?))
+                .collect::<PyResult<Vec<_>>>()?;
+            return if single {
+                Ok(lists.remove(0).into_any())
+            } else {
+                Ok(PyList::new(py, lists)?.into_any())
+            };
+        }
         let given = [vector.is_some(), vectors.is_some(), text.is_some(), texts.is_some()];
         if given.iter().filter(|&&g| g).count() != 1 {
             return Err(invalid("give exactly one of vector, vectors, text, texts"));

@@ -55,8 +55,9 @@ impl Record {
     }
 }
 
-/// One search hit: `id`, `score` (higher is better), `text`, `metadata`, optional `vector`, and
-/// `similarity` (the raw similarity when `score` blends in recency).
+/// One search hit: `id`, `score` (higher is better), `text`, `metadata`, optional `vector`,
+/// `similarity` (the raw similarity when `score` blends in recency), and `sources` (keyword and
+/// hybrid modes: a dict of each side's rank and score).
 #[pyclass(module = "vectorlite", frozen, get_all)]
 pub struct QueryResult {
     pub id: u64,
@@ -65,12 +66,13 @@ pub struct QueryResult {
     pub metadata: Option<Py<PyAny>>,
     pub vector: Option<Py<PyArray1<f32>>>,
     pub similarity: Option<f32>,
+    pub sources: Option<Py<PyAny>>,
 }
 
 #[pymethods]
 impl QueryResult {
     #[new]
-    #[pyo3(signature = (id, score, text=None, metadata=None, vector=None, similarity=None))]
+    #[pyo3(signature = (id, score, text=None, metadata=None, vector=None, similarity=None, sources=None))]
     fn new(
         id: u64,
         score: f32,
@@ -78,8 +80,9 @@ impl QueryResult {
         metadata: Option<Py<PyAny>>,
         vector: Option<Py<PyArray1<f32>>>,
         similarity: Option<f32>,
+        sources: Option<Py<PyAny>>,
     ) -> Self {
-        Self { id, score, text, metadata, vector, similarity }
+        Self { id, score, text, metadata, vector, similarity, sources }
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -307,3 +307,49 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(errors.NoEmbeddingModelError):
         col.add(texts=["hello"])
     assert col.count() == 0
+
+
+HYBRID_TEXTS = [
+    "Payment failed with ERR-4032 at checkout",
+    "The card was declined again, error ERR-4032",
+    "The user prefers green tea in the morning",
+    "Invoice 7781 was paid in full",
+]
+
+
+def check_keyword_hybrid_and_mmr(notes) -> None:
+    """The same checks for the in-process and the HTTP client."""
+    hits = notes.query(text="ERR-4032", k=5, mode="keyword")
+    assert sorted(h.id for h in hits) == [0, 1], hits
+    assert hits[0].sources["keyword_rank"] == 1 and hits[0].sources["vector_rank"] is None
+    only = notes.query(text="ERR-4032", k=5, mode="keyword", where_document={"$contains": "declined"})
+    assert [h.id for h in only] == [1]
+    mixed = notes.query(text="invoice 7781 payment", k=2, mode="hybrid", hybrid={"fusion": "rrf", "rrf_k": 10})
+    assert mixed[0].id == 3 and mixed[0].sources["keyword_rank"] == 1, mixed
+    assert mixed[0].sources["vector_rank"] is not None
+    weighted = notes.query(text="tea", k=1, mode="hybrid", hybrid={"fusion": "weighted", "vector_weight": 0.2})
+    assert weighted[0].id == 2
+    batch = notes.query(texts=["ERR-4032", "tea"], k=1, mode="keyword")
+    assert [b[0].id for b in batch] in ([0, 2], [1, 2])
+    no_err = notes.query(text="payment problem", k=4, where_document={"$not_contains": "ERR"})
+    assert {h.id for h in no_err} == {2, 3}
+    diverse = notes.query(text="ERR-4032 payment failed", k=2, mmr={"lambda": 0.3, "fetch_k": 4})
+    assert len(diverse) == 2 and {h.id for h in diverse} != {0, 1}, "MMR skips the near-duplicate"
+    for bad in (
+        {"mode": "fuzzy"},
+        {"mode": "keyword", "hybrid": {}},
+        {"mode": "hybrid", "hybrid": {"fusion": "max"}},
+        {"where_document": {"$regex": "("}},
+        {"mmr": {"lambda": 3}},
+    ):
+        with pytest.raises(ValueError):
+            notes.query(text="x", **bad)
+
+
+def test_keyword_hybrid_document_filters_and_mmr(model_dir):
+    c = vectorlite.Client(model_dir=model_dir)
+    notes = c.create_collection("notes")
+    notes.add(texts=HYBRID_TEXTS)
+    check_keyword_hybrid_and_mmr(notes)
+    with pytest.raises(ValueError):
+        notes.query(vector=np.zeros(384, dtype=np.float32) + 1, k=1, mode="keyword")

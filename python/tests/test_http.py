@@ -143,3 +143,11 @@ def test_text_and_a_second_client_on_the_same_database(client, server):
 def test_an_unreachable_server_is_a_server_error():
     with pytest.raises(errors.ServerError):
         vectorlite.HttpClient("http://127.0.0.1:9", timeout=2).list_collections()
+
+
+def test_keyword_hybrid_document_filters_and_mmr_over_http(client):
+    from test_client import HYBRID_TEXTS, check_keyword_hybrid_and_mmr
+
+    notes = client.create_collection("hybrid")
+    notes.add(texts=HYBRID_TEXTS)
+    check_keyword_hybrid_and_mmr(notes)

@@ -14,6 +14,7 @@ __version__: str
 Vectors = npt.ArrayLike
 Where: TypeAlias = dict[str, Any]
 Include: TypeAlias = Iterable[Literal["text", "metadata", "vector"]]
+Mode: TypeAlias = Literal["vector", "keyword", "hybrid"]
 
 class Record:
     """A stored record."""
@@ -43,6 +44,8 @@ class QueryResult:
     metadata: dict[str, Any] | None
     vector: npt.NDArray[np.float32] | None
     similarity: float | None
+    sources: dict[str, Any] | None
+    """Keyword and hybrid modes: `vector_rank`, `vector_score`, `keyword_rank`, `keyword_score`."""
     def __init__(
         self,
         id: int,
@@ -51,6 +54,7 @@ class QueryResult:
         metadata: dict[str, Any] | None = None,
         vector: npt.NDArray[np.float32] | None = None,
         similarity: float | None = None,
+        sources: dict[str, Any] | None = None,
     ) -> None: ...
 
 class Collection:
@@ -104,6 +108,11 @@ class Collection:
         ef: int | None = None,
         include: Include | None = None,
         min_score: float | None = None,
+        *,
+        mode: Mode = "vector",
+        where_document: dict[str, Any] | None = None,
+        mmr: dict[str, Any] | None = None,
+        hybrid: dict[str, Any] | None = None,
     ) -> list[QueryResult]: ...
     @overload
     def query(
@@ -117,6 +126,10 @@ class Collection:
         ef: int | None = None,
         include: Include | None = None,
         min_score: float | None = None,
+        mode: Mode = "vector",
+        where_document: dict[str, Any] | None = None,
+        mmr: dict[str, Any] | None = None,
+        hybrid: dict[str, Any] | None = None,
     ) -> list[QueryResult]: ...
     @overload
     def query(
@@ -129,6 +142,10 @@ class Collection:
         ef: int | None = None,
         include: Include | None = None,
         min_score: float | None = None,
+        mode: Mode = "vector",
+        where_document: dict[str, Any] | None = None,
+        mmr: dict[str, Any] | None = None,
+        hybrid: dict[str, Any] | None = None,
     ) -> list[list[QueryResult]]: ...
     @overload
     def query(
@@ -143,6 +160,10 @@ class Collection:
         ef: int | None = None,
         include: Include | None = None,
         min_score: float | None = None,
+        mode: Mode = "vector",
+        where_document: dict[str, Any] | None = None,
+        mmr: dict[str, Any] | None = None,
+        hybrid: dict[str, Any] | None = None,
     ) -> list[list[QueryResult]]: ...
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
     def update_metadata(self, id: int, metadata: dict[str, Any] | None) -> None: ...

@@ -319,6 +319,7 @@ class HttpCollection:
             h.get("metadata"),
             None if vector is None else np.asarray(vector, dtype=np.float32),
             h.get("similarity"),
+            h.get("sources"),
         )
 
     def query(
@@ -332,14 +333,38 @@ class HttpCollection:
         ef: int | None = None,
         include: Iterable[str] | None = None,
         min_score: float | None = None,
+        *,
+        mode: str = "vector",
+        where_document: dict[str, Any] | None = None,
+        mmr: dict[str, Any] | None = None,
+        hybrid: dict[str, Any] | None = None,
     ) -> list[QueryResult] | list[list[QueryResult]]:
+        options: dict[str, Any] = {"k": k}
+        for key, value in (
+            ("filter", where),
+            ("ef", ef),
+            ("include", _include(include)),
+            ("min_score", min_score),
+            ("where_document", where_document),
+            ("mmr", mmr),
+            ("hybrid", hybrid),
+        ):
+            if value is not None:
+                options[key] = value
+        if mode != "vector":
+            # The server checks the combination (keyword: text alone; hybrid: text, maybe a vector).
+            options["mode"] = mode
+            if vectors is not None:
+                raise error_for_code("invalid_query", f"mode={mode!r} takes text (or texts), not vectors")
+            if vector is not None:
+                options["vector"] = _vectors(vector)[0]
+            if texts is not None:
+                answers = self._call("POST", "/search/batch", {"queries": [{"text": t, **options} for t in texts]})
+                return [[self._hit(h) for h in hits] for hits in answers["results"]]
+            return [self._hit(h) for h in self._call("POST", "/search", {"text": text, **options})["results"]]
         given = [x is not None for x in (vector, vectors, text, texts)]
         if sum(given) != 1:
             raise error_for_code("invalid_parameter", "give exactly one of vector, vectors, text, texts")
-        options: dict[str, Any] = {"k": k}
-        for key, value in (("filter", where), ("ef", ef), ("include", _include(include)), ("min_score", min_score)):
-            if value is not None:
-                options[key] = value
         if vector is not None:
             rows = _vectors(vector)
             if len(rows) != 1:

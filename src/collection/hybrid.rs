@@ -26,8 +26,11 @@ pub enum Fusion {
     },
 }
 
-/// Hybrid search settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Hybrid search settings. As JSON (the HTTP body's and Python's `hybrid`):
+/// `{"fusion": "rrf", "rrf_k": 60}` or `{"fusion": "weighted", "vector_weight": 0.5}`, with
+/// optional `vector_k` and `keyword_k`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(try_from = "HybridJson")]
 pub struct HybridOptions {
     /// How the sides are combined (default: RRF with k = 60).
     pub fusion: Fusion,
@@ -40,6 +43,35 @@ pub struct HybridOptions {
 impl Default for HybridOptions {
     fn default() -> Self {
         Self { fusion: Fusion::Rrf { k: 60.0 }, vector_k: None, keyword_k: None }
+    }
+}
+
+/// The JSON shape of [`HybridOptions`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HybridJson {
+    fusion: Option<String>,
+    rrf_k: Option<f32>,
+    vector_weight: Option<f32>,
+    vector_k: Option<usize>,
+    keyword_k: Option<usize>,
+}
+
+impl TryFrom<HybridJson> for HybridOptions {
+    type Error = String;
+
+    fn try_from(j: HybridJson) -> Result<Self, String> {
+        let fusion = match j.fusion.as_deref().unwrap_or("rrf") {
+            "rrf" if j.vector_weight.is_none() => Fusion::Rrf { k: j.rrf_k.unwrap_or(60.0) },
+            "weighted" if j.rrf_k.is_none() => {
+                Fusion::Weighted { vector_weight: j.vector_weight.unwrap_or(0.5) }
+            }
+            "rrf" | "weighted" => {
+                return Err("rrf_k goes with rrf fusion, vector_weight with weighted".into());
+            }
+            other => return Err(format!("unknown fusion '{other}'; use rrf or weighted")),
+        };
+        Ok(HybridOptions { fusion, vector_k: j.vector_k, keyword_k: j.keyword_k })
     }
 }
 

@@ -67,7 +67,10 @@ impl Default for SearchOptions {
 /// maximising `lambda * relevance - (1 - lambda) * (its highest cosine similarity to those
 /// already picked)`, with relevance the candidate's score scaled to 0..1 among the candidates.
 /// `lambda = 1` is plain ranking; lower values favour variety.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// As JSON (HTTP and Python): `{"lambda": 0.5, "fetch_k": 20}`, both optional.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mmr {
     /// Relevance against diversity, 0 to 1 (LangChain's `lambda_mult`; default 0.5).
     pub lambda: f32,

@@ -155,33 +155,6 @@ fn half() -> f32 {
     0.5
 }
 
-/// `{"lambda": 0.5, "fetch_k": 20}`: of the `fetch_k` best candidates, pick `k` balancing
-/// relevance (`lambda` = 1) against variety (`lambda` = 0).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MmrSpec {
-    #[serde(default = "half")]
-    pub lambda: f32,
-    #[serde(default = "twenty")]
-    pub fetch_k: usize,
-}
-
-fn twenty() -> usize {
-    20
-}
-
-/// Hybrid fusion: `"fusion": "rrf"` (default, with `rrf_k`, default 60) or `"weighted"`
-/// (`vector_weight`, default 0.5, over min-max normalised scores); candidates per side.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HybridSpec {
-    pub fusion: Option<String>,
-    pub rrf_k: Option<f32>,
-    pub vector_weight: Option<f32>,
-    pub vector_k: Option<usize>,
-    pub keyword_k: Option<usize>,
-}
-
 /// `POST /collections/{name}/search`: a vector or a text query.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -208,10 +181,15 @@ pub struct Search {
     /// `$regex`, combined with `$and` / `$or`.
     #[schema(value_type = Option<Object>)]
     pub where_document: Option<Value>,
-    /// Maximal marginal relevance re-ranking.
-    pub mmr: Option<MmrSpec>,
-    /// How hybrid mode fuses its sides.
-    pub hybrid: Option<HybridSpec>,
+    /// Maximal marginal relevance re-ranking: `{"lambda": 0.5, "fetch_k": 20}` (of the
+    /// `fetch_k` best candidates, pick `k` balancing relevance, 1, against variety, 0).
+    #[schema(value_type = Option<Object>)]
+    pub mmr: Option<crate::Mmr>,
+    /// How hybrid mode fuses its sides: `{"fusion": "rrf", "rrf_k": 60}` (default) or
+    /// `{"fusion": "weighted", "vector_weight": 0.5}`, with optional `vector_k`, `keyword_k`
+    /// (candidates per side).
+    #[schema(value_type = Option<Object>)]
+    pub hybrid: Option<crate::HybridOptions>,
     /// 0.1.x: accepted and ignored (the metric is the collection's).
     #[serde(rename = "similarity_metric")]
     #[schema(value_type = Option<String>)]

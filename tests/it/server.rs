@@ -1049,7 +1049,7 @@ async fn keyword_hybrid_document_filters_and_mmr_over_http() {
         (json!({"mode": "fuzzy", "text": "x"}), "invalid_query"),
         (json!({"mode": "hybrid"}), "invalid_query"),
         (json!({"text": "x", "hybrid": {}}), "invalid_query"),
-        (json!({"mode": "hybrid", "text": "x", "hybrid": {"fusion": "max"}}), "invalid_parameter"),
+        (json!({"mode": "hybrid", "text": "x", "hybrid": {"fusion": "max"}}), "bad_request"),
         (json!({"text": "x", "where_document": {"$regex": "("}}), "invalid_filter"),
         (json!({"text": "x", "mmr": {"lambda": 3}}), "invalid_parameter"),
     ] {

@@ -6,14 +6,12 @@ use axum::extract::{Path, State};
 use serde_json::Value;
 
 use super::super::AppState;
-use super::super::api::{
-    ErrorBody, Hit, HybridSpec, Search, SearchBatch, SearchBatchResponse, SearchResponse,
-};
+use super::super::api::{ErrorBody, Hit, Search, SearchBatch, SearchBatchResponse, SearchResponse};
 use super::super::error::{ApiError, ErrorCode};
 use super::super::extract::ApiJson;
 use super::{Include, collection, parse_filter};
 use crate::SearchResult;
-use crate::collection::{Collection, Decay, Fusion, HybridOptions, Mmr, SearchOptions};
+use crate::collection::{Collection, Decay, HybridOptions, SearchOptions};
 use crate::filter::DocumentFilter;
 
 /// The most queries one batch may carry.
@@ -67,7 +65,7 @@ fn parse(req: Search) -> Result<Parsed, ApiError> {
             return Err(ApiError::new(ErrorCode::InvalidQuery, "keyword mode takes `text` alone"));
         }
         ("hybrid", vector, Some(text), None) => {
-            Query::Hybrid { text, vector, options: hybrid_options(req.hybrid.unwrap_or_default())? }
+            Query::Hybrid { text, vector, options: req.hybrid.unwrap_or_default() }
         }
         ("hybrid", ..) => {
             return Err(ApiError::new(
@@ -98,20 +96,9 @@ fn parse(req: Search) -> Result<Parsed, ApiError> {
             .map(DocumentFilter::parse)
             .transpose()
             .map_err(crate::Error::from)?,
-        mmr: req.mmr.map(|m| Mmr { lambda: m.lambda, fetch_k: m.fetch_k }),
+        mmr: req.mmr,
     };
     Ok(Parsed { query, options, include })
-}
-
-fn hybrid_options(spec: HybridSpec) -> Result<HybridOptions, ApiError> {
-    let fusion = match spec.fusion.as_deref().unwrap_or("rrf") {
-        "rrf" => Fusion::Rrf { k: spec.rrf_k.unwrap_or(60.0) },
-        "weighted" => Fusion::Weighted { vector_weight: spec.vector_weight.unwrap_or(0.5) },
-        other => {
-            return Err(ApiError::invalid(format!("unknown fusion '{other}'; use rrf or weighted")));
-        }
-    };
-    Ok(HybridOptions { fusion, vector_k: spec.vector_k, keyword_k: spec.keyword_k })
 }
 
 fn hits(results: Vec<SearchResult>, include: Include) -> Vec<Hit> {
