@@ -34,7 +34,7 @@ pub enum Fusion {
 pub struct HybridOptions {
     /// How the sides are combined (default: RRF with k = 60).
     pub fusion: Fusion,
-    /// Candidates from the vector side (default: the larger of 50 and the results wanted).
+    /// Candidates from the vector side (default: twice the results wanted, at least 10).
     pub vector_k: Option<usize>,
     /// Candidates from the keyword side (same default).
     pub keyword_k: Option<usize>,
@@ -160,7 +160,9 @@ impl Collection {
         let norm = self.check_vector(vector)?;
         let now = self.now_ms();
         let fetch = options.mmr.map_or(options.k, |m| m.fetch_k.max(options.k));
-        let wide = |k: Option<usize>| k.unwrap_or(50).max(fetch).min(crate::config::MAX_K);
+        // A narrow window by default (as Elasticsearch's `rank_window_size`): records that are
+        // merely fair on both sides then do not crowd out one side's clear winner.
+        let wide = |k: Option<usize>| k.unwrap_or((2 * fetch).max(10)).max(fetch).min(crate::config::MAX_K);
         let state = self.inner.state.read();
         let vector_side = {
             let side = SearchOptions { k: wide(hybrid.vector_k), mmr: None, decay: None, ..options.clone() };

@@ -410,6 +410,11 @@ impl Collection {
         ids
     }
 
+    /// Approximate heap bytes of the keyword (BM25) index (part of `info().memory_bytes`).
+    pub fn text_index_bytes(&self) -> usize {
+        self.inner.state.read().text.memory_bytes()
+    }
+
     /// Count, dimension, metric, index and approximate memory.
     pub fn info(&self) -> CollectionInfo {
         let now = self.now_ms();

@@ -629,7 +629,9 @@ fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
 fn the_binary_serves_survives_bad_input_and_keeps_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = start_server(dir.path());
-    let http = reqwest::blocking::Client::new();
+    // No pooled connections: the server closes the one a refused oversized upload came on, and
+    // a pooled client could pick it for the next request before noticing (a client-side race).
+    let http = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let post = |path: &str, body: Value| http.post(format!("{url}{path}")).json(&body).send().unwrap();
     assert_eq!(post("/collections", json!({"name": "mem", "dimension": 3, "index": "hnsw"})).status(), 201);
     let batch: Vec<Value> =

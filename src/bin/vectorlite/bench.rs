@@ -100,6 +100,13 @@ pub struct Args {
     /// Seconds each --durability insert row runs.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Measure retrieval instead: recall@5 of vector, keyword and hybrid search on generated
+    /// agent notes (needs the model), then keyword speed and index memory at 100k texts.
+    #[arg(long)]
+    retrieval: bool,
+    /// Notes in the --retrieval quality set.
+    #[arg(long, default_value_t = 3_000)]
+    retrieval_notes: usize,
 }
 
 /// One measured configuration.
@@ -123,6 +130,13 @@ pub fn run(args: Args) -> Result<()> {
     ensure!(args.k >= 1 && args.k <= 10, "--k must be 1..=10 (recall@10 is reported)");
     if args.embed {
         return embed_bench(&args);
+    }
+    if args.retrieval {
+        let tmp = std::env::temp_dir().join(format!("vectorlite-bench-retrieval-{}", std::process::id()));
+        let model = crate::load_model(args.model_dir.as_deref())?;
+        let result = crate::bench_retrieval::run(model, args.retrieval_notes, &tmp);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return result;
     }
     if args.durability {
         let tmp = std::env::temp_dir().join(format!("vectorlite-bench-wal-{}", std::process::id()));

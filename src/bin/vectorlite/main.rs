@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_durability;
+mod bench_retrieval;
 mod jsonl;
 
 #[cfg(feature = "server")]
