@@ -47,8 +47,9 @@ pub mod dataset;
 pub use client::VectorLiteClient;
 pub use clock::{Clock, ManualClock, SystemClock, format_rfc3339_ms, parse_rfc3339_ms};
 pub use collection::{
-    Collection, CollectionInfo, Decay, Dedup, Expiry, Fusion, HybridOptions, ListOptions, ListPage, MAX_PAGE,
-    MAX_RESULT_VALUES, Mmr, NewRecord, Record, RecordUpdate, SearchOptions, SearchResult, Sources, Written,
+    Collection, CollectionInfo, Columns, Decay, Dedup, Expiry, Fusion, HybridOptions, ListOptions, ListPage,
+    MAX_PAGE, MAX_RESULT_VALUES, Mmr, NewRecord, Record, RecordUpdate, SearchOptions, SearchResult, Sources,
+    Written,
 };
 pub use config::{
     CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,

@@ -24,9 +24,11 @@ pub(crate) fn norm(v: &[f32]) -> f64 {
 }
 
 /// Scales `v` to unit L2 norm in place and returns the original norm (0 leaves `v` untouched).
+/// A vector already of unit norm (within 1e-6, far below what cosine scores resolve) is left
+/// bit for bit, so vectors exported from a cosine collection import back unchanged.
 pub(crate) fn normalize(v: &mut [f32]) -> f64 {
     let n = norm(v);
-    if n > 0.0 && n.is_finite() {
+    if n > 0.0 && n.is_finite() && (n - 1.0).abs() > 1e-6 {
         let inv = 1.0 / n;
         v.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
     }

@@ -332,6 +332,58 @@ impl Collection {
         .py_err()
     }
 
+    /// Every record as columns, in id order: `(ids, vectors, texts, metadatas)` with `ids` a
+    /// uint64 array, `vectors` one contiguous 2-D float32 array (no per-row copies), and texts
+    /// and metadata dicts as lists. The bulk path under `to_arrow`.
+    fn _columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        let c = self.inner.clone();
+        let dim = c.config().dimension;
+        let cols = py.detach(move || c.export_columns());
+        let rows = cols.ids.len();
+        let ids = numpy::PyArray1::from_vec(py, cols.ids);
+        let vectors =
+            numpy::PyArrayMethods::reshape(&numpy::PyArray1::from_vec(py, cols.vectors), [rows, dim])?;
+        let metadata = cols
+            .metadata
+            .iter()
+            .map(|m| m.as_ref().map(|m| to_py(py, m)).transpose())
+            .collect::<PyResult<Vec<_>>>()?;
+        (ids, vectors, cols.texts, metadata).into_pyobject(py)
+    }
+
+    /// The collection as a `pyarrow.Table` (see `vectorlite.arrow.to_arrow`).
+    #[pyo3(signature = (include=None, flatten=None))]
+    fn to_arrow<'py>(
+        slf: &Bound<'py, Self>,
+        include: Option<&Bound<'py, PyAny>>,
+        flatten: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("vectorlite.arrow")?.call_method1("to_arrow", (slf, include, flatten))
+    }
+
+    /// Adds (or, with ids, upserts) the rows of a `pyarrow.Table` in batches (see
+    /// `vectorlite.arrow.add_arrow`); returns the ids.
+    #[pyo3(signature = (table, batch_size=10_000, progress=None))]
+    fn add_arrow<'py>(
+        slf: &Bound<'py, Self>,
+        table: &Bound<'py, PyAny>,
+        batch_size: usize,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("vectorlite.arrow")?.call_method1("add_arrow", (slf, table, batch_size, progress))
+    }
+
+    /// Writes the collection to a Parquet file (see `vectorlite.arrow.to_parquet`).
+    #[pyo3(signature = (path, include=None, flatten=None))]
+    fn to_parquet<'py>(
+        slf: &Bound<'py, Self>,
+        path: &Bound<'py, PyAny>,
+        include: Option<&Bound<'py, PyAny>>,
+        flatten: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("vectorlite.arrow")?.call_method1("to_parquet", (slf, path, include, flatten))
+    }
+
     /// How many records pass `where` (all of them without it).
     #[pyo3(signature = (r#where=None))]
     fn count(&self, py: Python<'_>, r#where: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {

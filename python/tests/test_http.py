@@ -151,3 +151,13 @@ def test_keyword_hybrid_document_filters_and_mmr_over_http(client):
     notes = client.create_collection("hybrid")
     notes.add(texts=HYBRID_TEXTS)
     check_keyword_hybrid_and_mmr(notes)
+
+
+def test_arrow_round_trip_over_http(client):
+    col = client.create_collection("arrowed", dimension=3, metric="euclidean", index="flat")
+    col.add(vectors=np.eye(3, dtype=np.float32), texts=["a", "b", "c"], metadatas=[{"i": 0}, None, {"i": 2}])
+    table = col.to_arrow()
+    assert table.column("id").to_pylist() == [0, 1, 2] and table.column("text").to_pylist() == ["a", "b", "c"]
+    copy = client.create_collection("arrowed2", dimension=3, metric="euclidean", index="flat")
+    assert copy.add_arrow(table) == [0, 1, 2]
+    assert [r.metadata for r in copy.get(ids=[0, 1, 2])] == [{"i": 0}, None, {"i": 2}]

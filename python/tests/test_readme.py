@@ -9,8 +9,8 @@ import re
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
-def python_blocks() -> list[str]:
-    section = README.read_text().split("## Python", 1)[1].split("\n## ", 1)[0]
+def python_blocks(heading: str = "## Python") -> list[str]:
+    section = README.read_text().split(heading, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
 
 
@@ -22,3 +22,11 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch, model_dir):
     for block in blocks:
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
     assert (tmp_path / "agent-memory" / "LOCK").exists()
+
+
+def test_the_readme_hand_off_example_runs(tmp_path, monkeypatch):
+    blocks = python_blocks("## When you outgrow one machine")
+    assert len(blocks) == 1, "the README lost its hand-off example"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], str(README), "exec"), {"__name__": "readme"})  # noqa: S102
+    assert (tmp_path / "notes.parquet").exists() and (tmp_path / "lance").is_dir()

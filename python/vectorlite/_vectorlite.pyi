@@ -166,6 +166,19 @@ class Collection:
         hybrid: dict[str, Any] | None = None,
     ) -> list[list[QueryResult]]: ...
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+    def _columns(
+        self,
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32], list[str | None], list[dict[str, Any] | None]]: ...
+    def to_arrow(self, include: Iterable[str] | None = None, flatten: Sequence[str] | bool | None = None) -> Any:
+        """The collection as a pyarrow.Table (see vectorlite.arrow.to_arrow)."""
+    def add_arrow(
+        self, table: Any, batch_size: int = 10_000, progress: Callable[[int, int], None] | None = None
+    ) -> list[int]:
+        """Adds (with an id column: upserts) a pyarrow.Table's rows in batches; returns the ids."""
+    def to_parquet(
+        self, path: Any, include: Iterable[str] | None = None, flatten: Sequence[str] | bool | None = None
+    ) -> None:
+        """Writes the collection to a Parquet file."""
     def update_metadata(self, id: int, metadata: dict[str, Any] | None) -> None: ...
     def update(
         self,

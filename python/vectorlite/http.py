@@ -380,6 +380,24 @@ class HttpCollection:
         answers = self._call("POST", "/search/batch", {"queries": queries})["results"]
         return [[self._hit(h) for h in hits] for hits in answers]
 
+    def to_arrow(self, include: Iterable[str] | None = None, flatten: Any = None) -> Any:
+        """The collection as a ``pyarrow.Table`` (see :func:`vectorlite.arrow.to_arrow`)."""
+        from . import arrow
+
+        return arrow.to_arrow(self, include, flatten)
+
+    def add_arrow(self, table: Any, batch_size: int = 10_000, progress: Any = None) -> list[int]:
+        """Adds (with an ``id`` column: upserts) a ``pyarrow.Table``'s rows in batches."""
+        from . import arrow
+
+        return arrow.add_arrow(self, table, batch_size, progress)
+
+    def to_parquet(self, path: Any, include: Iterable[str] | None = None, flatten: Any = None) -> None:
+        """Writes the collection to a Parquet file."""
+        from . import arrow
+
+        arrow.to_parquet(self, path, include, flatten)
+
     def save(self, path: str) -> None:
         """Saves the collection to a file in the server's data directory (``path`` relative to it)."""
         self._call("POST", "/save", {"file": path})

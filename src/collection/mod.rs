@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::hybrid::{Fusion, HybridOptions};
-pub use self::records::{Dedup, ListOptions, ListPage, MAX_PAGE, RecordUpdate, Written};
+pub use self::records::{Columns, Dedup, ListOptions, ListPage, MAX_PAGE, RecordUpdate, Written};
 pub use self::search::{Decay, MAX_RESULT_VALUES, Mmr, SearchOptions, SearchResult, Sources};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CollectionConfig, IndexType, SimilarityMetric};

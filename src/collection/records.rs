@@ -48,6 +48,19 @@ pub struct ListPage {
     pub next_after_id: Option<u64>,
 }
 
+/// A collection's records as columns ([`Collection::export_columns`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Columns {
+    /// Ids, ascending.
+    pub ids: Vec<u64>,
+    /// Row-major vectors, one row per id (cosine vectors as stored: L2-normalised).
+    pub vectors: Vec<f32>,
+    /// Texts, one per id.
+    pub texts: Vec<Option<String>>,
+    /// Metadata objects, one per id.
+    pub metadata: Vec<Option<Value>>,
+}
+
 /// A change to one record (see [`Collection::update`]); fields left `None` keep their value.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordUpdate {
@@ -162,6 +175,27 @@ impl Collection {
             .collect();
         let next_after_id = if more { records.last().map(|r| r.id) } else { None };
         Ok(ListPage { records, next_after_id })
+    }
+
+    /// Every visible record as columns, in id order, from one consistent view: ids, the
+    /// vectors in one contiguous row-major buffer (`ids.len()` x dimension; copied once, for
+    /// bulk export to Arrow and the like), texts and metadata.
+    pub fn export_columns(&self) -> Columns {
+        let now = self.now_ms();
+        let state = self.inner.state.read();
+        let store = &state.store;
+        let mut slots: Vec<Slot> = state.matching(None, now).collect();
+        slots.sort_unstable_by_key(|&s| store.id(s));
+        let mut vectors = Vec::with_capacity(slots.len() * self.config().dimension);
+        for &s in &slots {
+            vectors.extend_from_slice(store.vector(s));
+        }
+        Columns {
+            ids: slots.iter().map(|&s| store.id(s)).collect(),
+            vectors,
+            texts: slots.iter().map(|&s| store.text(s).map(str::to_owned)).collect(),
+            metadata: slots.iter().map(|&s| store.metadata(s).cloned()).collect(),
+        }
     }
 
     /// How many records pass `filter` (all records without one). Decided from the filter's

@@ -147,13 +147,15 @@ fn defect_6_writers_are_not_starved_by_continuous_searches() {
     let c = VectorLiteClient::new().create_collection("c", hnsw(16, SimilarityMetric::Euclidean)).unwrap();
     c.add_batch((0..2_000).map(|i| NewRecord::new(vec![(i % 97) as f32; 16])).collect()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let searched_so_far = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let searches: Vec<_> = (0..4)
         .map(|_| {
-            let (c, stop) = (c.clone(), Arc::clone(&stop));
+            let (c, stop, count) = (c.clone(), Arc::clone(&stop), Arc::clone(&searched_so_far));
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     c.search(&[1.0; 16], &SearchOptions::new(10)).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
                     n += 1;
                 }
                 n
@@ -162,8 +164,13 @@ fn defect_6_writers_are_not_starved_by_continuous_searches() {
         .collect();
     let (tx, rx) = std::sync::mpsc::channel();
     let writer = {
-        let c = c.clone();
+        let (c, count) = (c.clone(), Arc::clone(&searched_so_far));
         std::thread::spawn(move || {
+            // Start writing only once the searches are running (on a loaded machine the writer
+            // could otherwise finish before any searcher is scheduled, testing nothing).
+            while count.load(Ordering::Relaxed) < 4 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             for i in 0..200u64 {
                 c.insert(10_000 + i, &[i as f32; 16], None, None).unwrap();
             }
@@ -176,7 +183,7 @@ fn defect_6_writers_are_not_starved_by_continuous_searches() {
     assert!(finished, "200 inserts did not finish while searches ran");
     writer.join().unwrap();
     assert_eq!(c.len(), 2_200);
-    assert!(searched > 0);
+    assert!(searched >= 4, "the searches ran alongside the writes: {searched}");
 }
 
 /// Defect 7: vectors with huge finite components overflowed the maths (cosine scores of 1e17,
