@@ -3,53 +3,18 @@ the in-process client, the API key, and several clients sharing one database."""
 
 from __future__ import annotations
 
-import json
-import os
-import pathlib
-import subprocess
-import time
-import urllib.request
-
 import numpy as np
 import pytest
+from conftest import serving
 
 import vectorlite
 from vectorlite import errors
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def binary() -> str:
-    path = os.environ.get("VECTORLITE_BIN") or str(REPO / "target" / "debug" / "vectorlite")
-    if not os.path.exists(path):
-        pytest.fail(f"no vectorlite binary at {path}: build it (cargo build) or set VECTORLITE_BIN")
-    return path
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, model_dir):
-    data = tmp_path_factory.mktemp("served")
-    proc = subprocess.Popen(
-        [binary(), "serve", "--port", "0", "--data-dir", str(data), "--model-dir", model_dir, "--api-key", "sekret"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("listening on "), line
-    url = line.split()[-1]
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health") as r:
-                if json.loads(r.read())["status"] == "ok":
-                    break
-        except OSError:
-            pass
-        time.sleep(0.05)
-    yield url
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0
+    with serving(tmp_path_factory.mktemp("served"), model_dir, "--api-key", "sekret") as url:
+        yield url
 
 
 @pytest.fixture()

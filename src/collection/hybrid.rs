@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::search::{SearchOptions, SearchResult, Sources};
+use super::search::{SearchOptions, SearchResult, Sources, result_at};
 use super::{Collection, State};
 use crate::error::Result;
 use crate::store::{Slot, VectorStore};
@@ -130,7 +130,7 @@ impl Collection {
                     keyword_score: Some(score),
                     ..Sources::default()
                 };
-                result(store, slot, score, options, sources)
+                result_at(store, slot, score, options, None, Some(sources))
             })
             .collect();
         finish(store, &mut results, options, None);
@@ -196,7 +196,7 @@ impl Collection {
                             + (1.0 - w) * s.keyword_score.map_or(0.0, |v| scale_k.apply(v))
                     }
                 };
-                result(store, slot, score, options, s)
+                result_at(store, slot, score, options, None, Some(s))
             })
             .collect();
         results.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
@@ -222,24 +222,6 @@ fn keyword_side(state: &State, query: &str, k: usize, options: &SearchOptions, n
         .into_iter()
         .filter_map(|(id, score)| store.slot_of(id).map(|slot| (slot, score)))
         .collect()
-}
-
-fn result(
-    store: &VectorStore,
-    slot: Slot,
-    score: f32,
-    options: &SearchOptions,
-    sources: Sources,
-) -> SearchResult {
-    SearchResult {
-        id: store.id(slot),
-        score,
-        text: store.text(slot).map(str::to_owned),
-        metadata: store.metadata(slot).cloned(),
-        vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
-        similarity: None,
-        sources: Some(sources),
-    }
 }
 
 /// Min-max scaling of one side's scores to 0..1 (all equal: 1).

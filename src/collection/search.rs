@@ -392,19 +392,31 @@ impl Collection {
                     }
                     None => (score, None),
                 };
-                SearchResult {
-                    id: store.id(slot),
-                    score,
-                    text: store.text(slot).map(str::to_owned),
-                    metadata: store.metadata(slot).cloned(),
-                    vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
-                    similarity,
-                    sources: None,
-                }
+                result_at(store, slot, score, options, similarity, None)
             })
             .collect();
         results.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         super::hybrid::finish(store, &mut results, options, Some(query));
         results
+    }
+}
+
+/// The result for row `slot` with `score` (vector included when `options` ask for it).
+pub(super) fn result_at(
+    store: &crate::store::VectorStore,
+    slot: Slot,
+    score: f32,
+    options: &SearchOptions,
+    similarity: Option<f32>,
+    sources: Option<Sources>,
+) -> SearchResult {
+    SearchResult {
+        id: store.id(slot),
+        score,
+        text: store.text(slot).map(str::to_owned),
+        metadata: store.metadata(slot).cloned(),
+        vector: options.include_vectors.then(|| store.vector(slot).to_vec()),
+        similarity,
+        sources,
     }
 }
