@@ -20,6 +20,7 @@
 //! # Ok::<(), vectorlite::Error>(())
 //! ```
 
+mod bitmap;
 mod client;
 mod clock;
 mod collection;

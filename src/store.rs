@@ -3,9 +3,11 @@
 //! It knows nothing about indexes or metrics; indexes read rows by slot and never copy them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::bitmap::Bitmap;
 use crate::filter::{BoundFilter, FieldColumns, Filter};
 
 /// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
@@ -307,6 +309,22 @@ impl VectorStore {
     pub(crate) fn bind_filter<'f>(&self, filter: &'f Filter) -> BoundFilter<'f> {
         let columns = self.columns.bind(filter, || Box::new(self.metadata.iter().map(Option::as_ref)));
         BoundFilter::new(filter, columns)
+    }
+
+    /// The rows a search may return under `filter` at `now` (Unix ms): live, not expired, and
+    /// passing the filter, worked out once for the whole store.
+    /// Without expiring records the answer does not depend on `now`, and is cached until the
+    /// next write (see `FieldColumns`).
+    pub(crate) fn matching(&self, filter: &Filter, now: u64) -> Arc<Bitmap> {
+        let build = || {
+            let bound = self.bind_filter(filter);
+            let mut rows = bound.matching_rows(self.slots(), &|row| self.metadata[row].as_ref());
+            if self.tombstones > 0 || self.has_expiring() {
+                rows.retain(|r| self.is_visible(Slot(r as u32), now));
+            }
+            rows
+        };
+        if self.has_expiring() { Arc::new(build()) } else { self.columns.matching_rows(filter, build) }
     }
 
     /// Removes a live row by moving the last row into its place (Flat's delete). The tombstone

@@ -4,6 +4,7 @@
 //! change through `commit`, so it is all or nothing, after a crash too.
 
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -120,12 +121,15 @@ impl State {
         now: u64,
     ) -> impl Iterator<Item = Slot> + 'a {
         let store = &self.store;
-        let bound = filter.map(|f| store.bind_filter(f));
         let expiring = store.has_expiring();
-        store.live_slots().filter(move |&s| {
-            (!expiring || store.is_visible(s, now))
-                && bound.as_ref().is_none_or(|b| b.matches(s.index(), store.metadata(s)))
-        })
+        let (filtered, all) = match filter {
+            Some(f) => {
+                let rows = Arc::unwrap_or_clone(store.matching(f, now));
+                (Some(rows.into_rows().map(|r| Slot(r as u32))), None)
+            }
+            None => (None, Some(store.live_slots().filter(move |&s| !expiring || store.is_visible(s, now)))),
+        };
+        filtered.into_iter().flatten().chain(all.into_iter().flatten())
     }
 }
 

@@ -354,11 +354,13 @@ impl Collection {
             None => (query, 1.0),
         };
         let store = &state.store;
-        let bound = options.filter.as_ref().map(|f| store.bind_filter(f));
-        let expiring = store.has_expiring();
+        // A metadata filter becomes the set of rows it allows, once (it also settles liveness
+        // and expiry); the index then tests one bit per slot. The document filter, costly per
+        // text, is only asked about slots that got that far.
+        let allowed = options.filter.as_ref().map(|f| store.matching(f, now));
+        let expiring = store.has_expiring() && allowed.is_none();
         let accept = |slot: Slot| {
             (!expiring || store.is_visible(slot, now))
-                && bound.as_ref().is_none_or(|b| b.matches(slot.index(), store.metadata(slot)))
                 && options.document.as_ref().is_none_or(|d| d.matches(store.text(slot)))
         };
         // With recency blended in, the best k by the blend are among a wider set by similarity.
@@ -371,8 +373,8 @@ impl Collection {
             vector: query,
             k,
             ef: options.ef,
-            filter: (expiring || bound.is_some() || options.document.is_some())
-                .then_some(&accept as SlotFilter<'_>),
+            filter: (expiring || options.document.is_some()).then_some(&accept as SlotFilter<'_>),
+            allowed: allowed.as_deref(),
         };
         let hits = state.index.search(store, &q);
         let metric = self.inner.config.metric;

@@ -11,11 +11,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 use super::eval::lookup;
 use super::{Bound, Filter, Op};
+use crate::bitmap::Bitmap;
 
 /// At most this many paths have a column at a time.
 const MAX_COLUMNS: usize = 32;
@@ -58,9 +59,9 @@ pub(crate) fn scalar_of(v: Option<&Value>) -> Scalar {
     }
 }
 
-/// Does `cell` equal `v`? `None` when only the JSON can tell.
-fn eq(cell: Scalar, v: &Value) -> Option<bool> {
-    let operand = scalar_of(Some(v));
+/// Does `cell` equal the value whose scalar is `operand`? `None` when only the JSON can tell.
+#[inline]
+fn eq(cell: Scalar, operand: Scalar) -> Option<bool> {
     Some(match (cell, operand) {
         (Scalar::Missing, _) => false,
         (Scalar::Other, Scalar::Other) => return None,
@@ -100,6 +101,7 @@ fn any(answers: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 
 /// What the cell alone says about `op`, or `None` when the JSON must decide.
 pub(crate) fn decide(op: &Op, cell: Scalar) -> Option<bool> {
+    let eq = |cell, v| eq(cell, scalar_of(Some(v)));
     match op {
         Op::Eq(v) => eq(cell, v),
         Op::Ne(v) => not(eq(cell, v)),
@@ -125,15 +127,84 @@ pub(crate) fn decide(op: &Op, cell: Scalar) -> Option<bool> {
     }
 }
 
+/// Answers for every cell of a column: bit `b` of word `w` of `yes` (`no`) says that
+/// cell `64 * w + b` passes (fails) `op`; a cell in neither needs its JSON.
+pub(crate) fn decide_column(op: &Op, column: &[Scalar], yes: &mut [u64], no: &mut [u64]) {
+    // One loop per kind of operation, so the operand's kind is settled once, outside the loop,
+    // and the common cases (a number compared with a number) compile to straight-line code.
+    match op {
+        Op::Eq(v) | Op::Ne(v) => {
+            let operand = scalar_of(Some(v));
+            let flip = matches!(op, Op::Ne(_));
+            // Integers compare exactly, as in `eq`.
+            match operand {
+                Scalar::Int(x) => fill(column, yes, no, |c| {
+                    Some(
+                        flip != (matches!(c, Scalar::Int(a) if a == x)
+                            | matches!(c, Scalar::Float(f) if f == x as f64)),
+                    )
+                }),
+                Scalar::Float(x) => fill(column, yes, no, |c| Some(flip != (number(c) == x))),
+                _ => fill(column, yes, no, |c| eq(c, operand).map(|b| b != flip)),
+            }
+        }
+        Op::Cmp(want, or_equal, Bound::Number(bound)) => {
+            let (want, or_equal, bound) = (*want, *or_equal, *bound);
+            fill(column, yes, no, |c| {
+                let ord = number(c).partial_cmp(&bound);
+                Some(ord.is_some_and(|o| o == want || (or_equal && o == std::cmp::Ordering::Equal)))
+            });
+        }
+        Op::In(list) => {
+            let operands: Vec<Scalar> = list.iter().map(|v| scalar_of(Some(v))).collect();
+            fill(column, yes, no, |c| any(operands.iter().map(|s| eq(c, *s))));
+        }
+        _ => fill(column, yes, no, |c| decide(op, c)),
+    }
+}
+
+/// A number cell's value (`NaN` for every other kind, which equals and orders with nothing).
+#[inline(always)]
+fn number(cell: Scalar) -> f64 {
+    match cell {
+        Scalar::Int(i) => i as f64,
+        Scalar::Float(x) => x,
+        _ => f64::NAN,
+    }
+}
+
+#[inline(always)]
+fn fill(column: &[Scalar], yes: &mut [u64], no: &mut [u64], f: impl Fn(Scalar) -> Option<bool>) {
+    for ((cells, yes), no) in column.chunks(64).zip(yes).zip(no) {
+        let (mut y, mut n) = (0u64, 0u64);
+        for (b, &cell) in cells.iter().enumerate() {
+            let answer = f(cell);
+            y |= u64::from(answer == Some(true)) << b;
+            n |= u64::from(answer == Some(false)) << b;
+        }
+        *yes = y;
+        *no = n;
+    }
+}
+
 /// The columns of one store, by path: at most [`MAX_COLUMNS`], the least recently used one
 /// dropped to make room for a new path. Built under a shared lock (searches), updated under the
 /// collection's write lock (writes), so a column always has one cell per store row.
+///
+/// It also keeps the rows that the last few filters matched (as Lucene's query cache keeps
+/// filter bitsets): an agent asks many questions under the same filter (this user, this
+/// session) between writes, and every write empties it.
 #[derive(Debug, Default)]
 pub(crate) struct FieldColumns {
     by_path: RwLock<HashMap<Vec<String>, Cached>>,
     /// A clock for least-recently-used eviction.
     clock: AtomicU64,
+    /// Recently matched rows by filter, most recent first, at most [`MAX_CACHED_FILTERS`].
+    rows: Mutex<Vec<(Filter, Arc<Bitmap>)>>,
 }
+
+/// Filters whose matching rows are kept (12.5 KB each per 100,000 rows).
+const MAX_CACHED_FILTERS: usize = 8;
 
 #[derive(Debug)]
 struct Cached {
@@ -189,14 +260,35 @@ impl FieldColumns {
             .collect()
     }
 
+    /// The rows `filter` matches, from the cache or from `build` (whose answer is then kept).
+    pub(crate) fn matching_rows(&self, filter: &Filter, build: impl FnOnce() -> Bitmap) -> Arc<Bitmap> {
+        {
+            let mut rows = self.rows.lock();
+            if let Some(i) = rows.iter().position(|(f, _)| f == filter) {
+                let hit = rows.remove(i);
+                let bits = Arc::clone(&hit.1);
+                rows.insert(0, hit);
+                return bits;
+            }
+        }
+        // Built outside the lock, so other searches are not held up.
+        let bits = Arc::new(build());
+        let mut rows = self.rows.lock();
+        rows.insert(0, (filter.clone(), Arc::clone(&bits)));
+        rows.truncate(MAX_CACHED_FILTERS);
+        bits
+    }
+
     /// Paths with a column now.
     #[cfg(test)]
     pub(crate) fn cached(&self) -> usize {
         self.by_path.read().len()
     }
 
-    /// Applies `f` to every column, dropping a column that a search still holds (it rebuilds).
+    /// Applies `f` to every column, dropping a column that a search still holds (it rebuilds),
+    /// and forgets the matched rows (every caller changes a row).
     fn each(&mut self, mut f: impl FnMut(&[String], &mut Column)) {
+        self.rows.get_mut().clear();
         self.by_path.get_mut().retain(|path, cached| match Arc::get_mut(&mut cached.column) {
             Some(c) => {
                 f(path, c);
@@ -226,10 +318,13 @@ impl FieldColumns {
     /// Rows were renumbered; rebuild on demand.
     pub(crate) fn clear(&mut self) {
         self.by_path.get_mut().clear();
+        self.rows.get_mut().clear();
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.by_path.read().values().map(|c| c.column.capacity() * size_of::<Scalar>()).sum()
+        let columns: usize =
+            self.by_path.read().values().map(|c| c.column.capacity() * size_of::<Scalar>()).sum();
+        columns + self.rows.lock().iter().map(|(_, b)| b.words().len() * 8).sum::<usize>()
     }
 }
 

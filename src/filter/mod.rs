@@ -17,6 +17,7 @@ mod column;
 mod document;
 mod eval;
 mod parse;
+mod rows;
 
 use std::cmp::Ordering;
 
@@ -110,6 +111,16 @@ impl<'f> BoundFilter<'f> {
     #[inline]
     pub(crate) fn matches(&self, row: usize, metadata: Option<&Value>) -> bool {
         eval::eval_node_with_columns(&self.filter.root, &self.filter.paths, &self.columns, row, metadata)
+    }
+
+    /// Every row of `0..rows` that passes, settled a column at a time (see `rows`);
+    /// `metadata(row)` is read only for rows the columns cannot settle.
+    pub(crate) fn matching_rows<'m>(
+        &self,
+        rows: usize,
+        metadata: &dyn Fn(usize) -> Option<&'m Value>,
+    ) -> crate::bitmap::Bitmap {
+        rows::matching_rows(&self.filter.root, &self.filter.paths, &self.columns, rows, metadata)
     }
 }
 
@@ -280,30 +291,47 @@ mod tests {
             .collect();
         let ops = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"];
         let store = FieldColumns::default();
-        for round in 0..400 {
+        let condition = |rng: &mut StdRng, round: usize| {
             let field = ["f", "g", "n.f", "missing"][round % 4];
             let op = ops[rng.random_range(0..ops.len())];
             let operand = match op {
-                "$in" | "$nin" => json!([pick(&mut rng), pick(&mut rng)]),
+                "$in" | "$nin" => json!([pick(rng), pick(rng)]),
                 "$exists" => json!(rng.random_bool(0.5)),
                 "$gt" | "$gte" | "$lt" | "$lte" => {
                     [json!(1), json!(0.5), json!("a"), json!("b")][round % 4].clone()
                 }
                 "$contains" => [json!(1), json!("a"), json!("b"), json!(true)][round % 4].clone(),
-                _ => pick(&mut rng),
+                _ => pick(rng),
             };
-            let json_filter = json!({ field: { op: operand } });
+            json!({ field: { op: operand } })
+        };
+        let mut compound = 0;
+        for round in 0..600 {
+            let one = condition(&mut rng, round);
+            // A third are single conditions; the rest combine two (or three) with the
+            // connectives, so the column-at-a-time three-valued logic is checked too.
+            let json_filter = match round % 3 {
+                0 => one,
+                1 => json!({"$or": [one, condition(&mut rng, round + 1)]}),
+                _ => json!({"$and": [one, {"$not": condition(&mut rng, round + 2)},
+                                     {"$or": [condition(&mut rng, round + 3), {"f": {"$exists": false}}]}]}),
+            };
             let Ok(filter) = Filter::parse(&json_filter) else { continue };
+            compound += usize::from(round % 3 != 0);
             let columns = store.bind(&filter, || Box::new(records.iter().map(Option::as_ref)));
             let bound = BoundFilter { filter: &filter, columns };
+            let bits = bound.matching_rows(records.len(), &|row| records[row].as_ref());
             for (row, md) in records.iter().enumerate() {
+                let want = filter.matches(md.as_ref());
+                assert_eq!(bound.matches(row, md.as_ref()), want, "{json_filter} on {md:?} (seed {seed})");
                 assert_eq!(
-                    bound.matches(row, md.as_ref()),
-                    filter.matches(md.as_ref()),
-                    "{json_filter} on {md:?} (seed {seed})"
+                    bits.contains(row),
+                    want,
+                    "{json_filter} on {md:?}, a column at a time (seed {seed})"
                 );
             }
         }
+        assert!(compound >= 350, "only {compound} compound filters checked");
     }
 
     /// Regression (hardening issue, defect 5): paths were looked up in a list, so a filter

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
-use super::distance::Distance;
+use super::distance::{Distance, prefetch_row};
 use super::{Candidate, Query, VectorIndex};
 use crate::config::IndexType;
 use crate::store::{Slot, VectorStore};
@@ -29,7 +29,7 @@ impl VectorIndex for FlatIndex {
         IndexType::Flat
     }
 
-    fn insert(&mut self, _store: &VectorStore, _new: Range<u32>) {}
+    fn insert(&mut self, _store: &VectorStore, _new: std::ops::Range<u32>) {}
 
     fn remove(&mut self, store: &mut VectorStore, slot: Slot) {
         store.swap_remove(slot);
@@ -67,41 +67,107 @@ impl PartialOrd for Entry {
     }
 }
 
-/// The `k` closest live, filter-passing slots, closest first (ties by id).
+/// The `k` closest live, filter-passing slots, closest first (ties by id). With an allowed
+/// set, only its rows are read, and the work splits over cores by matches, not rows, so a
+/// selective query stays on one thread.
 pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query<'_>) -> Vec<Candidate> {
-    let n = store.slots();
     // Runs under the collection's read lock, so it splits on scoped threads, not rayon.
-    let mut best: Vec<Entry> =
-        crate::parallel::map_split(n, PARALLEL_MIN_ROWS / 2, |rows| scan_range(store, distance, query, rows))
-            .concat();
+    let mut best: Vec<Entry> = match query.allowed {
+        None => crate::parallel::map_split(store.slots(), PARALLEL_MIN_ROWS / 2, |rows| {
+            scan_range(store, distance, query, rows)
+        }),
+        Some(allowed) => {
+            let words = allowed.words().len();
+            let per_thread = (PARALLEL_MIN_ROWS / 2) * words / allowed.count().max(1);
+            crate::parallel::map_split(words, per_thread.max(1), |words| {
+                scan_allowed(store, distance, query, allowed.iter_words(words).map(|i| Slot(i as u32)))
+            })
+        }
+    }
+    .concat();
     best.sort_unstable();
     best.truncate(query.k);
     best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect()
 }
 
+/// The best `k` live rows of `rows` that pass the query's filter, unsorted. Rows are read in
+/// order, which the hardware prefetches on its own.
 fn scan_range(store: &VectorStore, distance: &Distance, query: &Query<'_>, rows: Range<usize>) -> Vec<Entry> {
-    let mut heap: BinaryHeap<Entry> = BinaryHeap::with_capacity(query.k + 1);
-    let mut worst = f32::INFINITY;
-    for i in rows {
-        let slot = Slot(i as u32);
+    let mut best = Best { heap: BinaryHeap::with_capacity(query.k + 1), k: query.k, worst: f32::INFINITY };
+    for slot in rows.map(|i| Slot(i as u32)) {
         // The filter runs before the distance so non-matching rows are never read.
-        if !store.is_live(slot) || query.filter.is_some_and(|f| !f(slot)) {
-            continue;
+        if store.is_live(slot) && query.filter.is_none_or(|f| f(slot)) {
+            best.offer(store, slot, distance.distance(query.vector, store.vector(slot)));
         }
-        let dist = distance.distance(query.vector, store.vector(slot));
-        if heap.len() < query.k {
-            heap.push(Entry { dist, id: store.id(slot), slot });
-            if heap.len() == query.k {
-                worst = heap.peek().map_or(f32::INFINITY, |e| e.dist);
+    }
+    best.heap.into_vec()
+}
+
+/// The best `k` of `slots` (allowed ones) that pass the query's filter, unsorted. Rows are read
+/// in groups: a group's rows are prefetched while the previous group's distances are computed,
+/// four at a time, so scattered rows (a filter's matches) stream in about as fast as contiguous ones.
+fn scan_allowed(
+    store: &VectorStore,
+    distance: &Distance,
+    query: &Query<'_>,
+    slots: impl Iterator<Item = Slot>,
+) -> Vec<Entry> {
+    let mut best = Best { heap: BinaryHeap::with_capacity(query.k + 1), k: query.k, worst: f32::INFINITY };
+    // The filter runs before the distance so non-matching rows are never read.
+    let mut slots = slots.filter(|&slot| query.filter.is_none_or(|f| f(slot)));
+    let mut groups = [[Slot(0); GROUP]; 2];
+    let mut filled = [0usize; 2];
+    for turn in 0.. {
+        let (this, last) = (turn % 2, (turn + 1) % 2);
+        filled[this] = 0;
+        for slot in slots.by_ref().take(GROUP) {
+            prefetch_row(store.vector(slot));
+            groups[this][filled[this]] = slot;
+            filled[this] += 1;
+        }
+        let ready = &groups[last][..filled[last]];
+        let mut quads = ready.chunks_exact(4);
+        for quad in &mut quads {
+            let rows = [quad[0], quad[1], quad[2], quad[3]].map(|s| store.vector(s));
+            for (&slot, dist) in quad.iter().zip(distance.distance4(query.vector, rows)) {
+                best.offer(store, slot, dist);
             }
-        } else if dist <= worst {
+        }
+        for &slot in quads.remainder() {
+            best.offer(store, slot, distance.distance(query.vector, store.vector(slot)));
+        }
+        if filled[this] == 0 {
+            break;
+        }
+    }
+    best.heap.into_vec()
+}
+
+/// Rows prefetched ahead of the distances in a scan.
+const GROUP: usize = 8;
+
+/// The `k` best entries seen so far, worst on top.
+struct Best {
+    heap: BinaryHeap<Entry>,
+    k: usize,
+    worst: f32,
+}
+
+impl Best {
+    #[inline]
+    fn offer(&mut self, store: &VectorStore, slot: Slot, dist: f32) {
+        if self.heap.len() < self.k {
+            self.heap.push(Entry { dist, id: store.id(slot), slot });
+            if self.heap.len() == self.k {
+                self.worst = self.heap.peek().map_or(f32::INFINITY, |e| e.dist);
+            }
+        } else if dist <= self.worst {
             let entry = Entry { dist, id: store.id(slot), slot };
-            if heap.peek().is_some_and(|top| entry < *top) {
-                heap.pop();
-                heap.push(entry);
-                worst = heap.peek().map_or(f32::INFINITY, |e| e.dist);
+            if self.heap.peek().is_some_and(|top| entry < *top) {
+                self.heap.pop();
+                self.heap.push(entry);
+                self.worst = self.heap.peek().map_or(f32::INFINITY, |e| e.dist);
             }
         }
     }
-    heap.into_vec()
 }

@@ -10,6 +10,7 @@ pub(crate) mod visited;
 use std::cmp::Ordering;
 use std::ops::Range;
 
+use crate::bitmap::Bitmap;
 use crate::config::{CollectionConfig, IndexType};
 use crate::store::{Slot, VectorStore};
 
@@ -45,6 +46,9 @@ pub(crate) struct Query<'a> {
     /// HNSW beam width; ignored by exact indexes.
     pub ef: Option<usize>,
     pub filter: Option<SlotFilter<'a>>,
+    /// When set, only these slots may be returned (it holds live slots only); `filter`, if
+    /// any, still has the last word on each. Indexes use it to skip everything else cheaply.
+    pub allowed: Option<&'a Bitmap>,
 }
 
 /// An index over the live slots of one store.

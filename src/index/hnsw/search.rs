@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::HnswIndex;
+use crate::bitmap::Bitmap;
 use crate::index::Candidate;
 use crate::index::distance::prefetch;
 use crate::index::visited::VisitedSet;
@@ -21,6 +22,10 @@ pub(super) struct Scratch {
     /// W in the paper: the best accepted nodes so far, farthest on top.
     results: BinaryHeap<Candidate>,
     pub(super) links: Vec<u32>,
+    /// A filtered walk's second hop: the links of a neighbour outside the allowed set.
+    hop: Vec<u32>,
+    /// A filtered walk's allowed slots to score from one expansion.
+    gathered: Vec<u32>,
     /// Output of `search_layer`, closest first.
     pub(super) found: Vec<Candidate>,
     /// The neighbours chosen for a new node, per layer.
@@ -38,6 +43,9 @@ pub(super) struct Beam {
     /// The layer searched.
     pub level: u8,
 }
+
+/// Allowed slots, spread over the store, that seed a filtered walk besides the descent's end.
+const FILTER_SEEDS: usize = 8;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -156,6 +164,129 @@ impl HnswIndex {
         s.found.sort_unstable();
     }
 
+    /// Beam search of layer 0 that only scores slots in `allowed` (ACORN-1, Patel et al.,
+    /// "ACORN: Performant and Predicate-Agnostic Search Over Vector Embeddings and Structured
+    /// Data", 2024): a neighbour outside the set is not scored, but its own neighbours are
+    /// looked at instead, so the walk keeps to the matches yet crosses the gaps between them.
+    /// Each expansion scores at most `2 * M` slots, as an unfiltered one does. `seeds` start
+    /// the walk (they are scored whether allowed or not, but only allowed ones are results);
+    /// `accept` has the last word on results. Leaves results in `s.found`.
+    fn search_allowed(
+        &self,
+        store: &VectorStore,
+        q: &[f32],
+        ef: usize,
+        (allowed, accept): (&Bitmap, &dyn Fn(Slot) -> bool),
+        seeds: &[u32],
+        s: &mut Scratch,
+    ) {
+        let cap = 2 * self.params.m;
+        s.visited.reset(self.graph.len());
+        s.candidates.clear();
+        s.results.clear();
+        for &seed in seeds {
+            if s.visited.insert(seed) {
+                let c = Candidate { dist: self.dist(store, q, seed), slot: Slot(seed) };
+                s.candidates.push(Reverse(c));
+                if allowed.contains(seed as usize) && accept(c.slot) {
+                    s.results.push(c);
+                }
+            }
+        }
+        while s.results.len() > ef {
+            s.results.pop();
+        }
+        let mut bound = match s.results.peek() {
+            Some(top) if s.results.len() >= ef => top.dist,
+            _ => f32::INFINITY,
+        };
+        while let Some(Reverse(c)) = s.candidates.pop() {
+            if c.dist > bound {
+                break;
+            }
+            s.gathered.clear();
+            self.graph.links_into(c.slot.0, 0, &mut s.links);
+            for &n in &s.links {
+                if s.gathered.len() >= cap {
+                    break;
+                }
+                if !s.visited.insert(n) {
+                    continue;
+                }
+                if allowed.contains(n as usize) {
+                    s.gathered.push(n);
+                    continue;
+                }
+                self.graph.links_into(n, 0, &mut s.hop);
+                for &m in &s.hop {
+                    if s.gathered.len() >= cap {
+                        break;
+                    }
+                    if allowed.contains(m as usize) && s.visited.insert(m) {
+                        s.gathered.push(m);
+                    }
+                }
+            }
+            let gathered = std::mem::take(&mut s.gathered);
+            self.for_each_distance(store, q, &gathered, |n, d| {
+                if s.results.len() < ef || d < bound {
+                    let cand = Candidate { dist: d, slot: Slot(n) };
+                    s.candidates.push(Reverse(cand));
+                    if accept(cand.slot) {
+                        s.results.push(cand);
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                        if s.results.len() >= ef {
+                            bound = s.results.peek().map_or(f32::INFINITY, |top| top.dist);
+                        }
+                    }
+                }
+            });
+            s.gathered = gathered;
+        }
+        s.found.clear();
+        s.found.extend(s.results.drain());
+        s.found.sort_unstable();
+    }
+
+    /// [`knn`](Self::knn) over the slots of `allowed` only: the upper layers are descended as
+    /// usual, then layer 0 is walked with [`search_allowed`](Self::search_allowed), seeded with
+    /// the descent's end and a few allowed slots spread over the store (so a filter whose
+    /// matches all lie far from the query, in one corner of the space, is still reached).
+    pub(super) fn knn_allowed(
+        &self,
+        store: &VectorStore,
+        q: &[f32],
+        (k, ef): (usize, usize),
+        allowed: &Bitmap,
+        accept: &dyn Fn(Slot) -> bool,
+        s: &mut Scratch,
+    ) -> Vec<Candidate> {
+        let Some((ep, top)) = self.graph.entry() else { return Vec::new() };
+        let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+        for level in (1..=top).rev() {
+            cur = self.greedy_closest(store, q, cur, level, &mut s.links);
+        }
+        let mut seeds = [cur.slot.0; 1 + FILTER_SEEDS];
+        let n = allowed.len();
+        for (j, seed) in seeds[1..].iter_mut().enumerate() {
+            if let Some(row) = allowed.next_at_or_after(j * n / FILTER_SEEDS) {
+                *seed = row as u32;
+            }
+        }
+        self.search_allowed(store, q, ef.max(k), (allowed, accept), &seeds, s);
+        Self::best_k(store, k, s)
+    }
+
+    /// The `k` best of `s.found`; equal distances rank by the user's id, as in exact search.
+    fn best_k(store: &VectorStore, k: usize, s: &mut Scratch) -> Vec<Candidate> {
+        s.found
+            .sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
+        s.found.truncate(k);
+        s.found.clone()
+    }
+
     /// K-NN-SEARCH (Algorithm 5): the `k` closest accepted slots, closest first.
     pub(super) fn knn(
         &self,
@@ -172,10 +303,6 @@ impl HnswIndex {
             cur = self.greedy_closest(store, q, cur, level, &mut s.links);
         }
         self.search_layer(store, q, Beam { entry: cur, ef: ef.max(k), level: 0 }, accept, s);
-        // Equal distances rank by the user's id, as in exact search.
-        s.found
-            .sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
-        s.found.truncate(k);
-        s.found.clone()
+        Self::best_k(store, k, s)
     }
 }
