@@ -114,18 +114,28 @@ impl VectorStore {
                 return Err(format!("id {id} appears twice"));
             }
             expiring += usize::from(times[i].expires != NEVER);
-            let row = &vectors[i * dim..(i + 1) * dim];
-            if let Some(x) = row.iter().find(|x| !x.is_finite()) {
-                return Err(format!("record {id} has a non-finite value {x}"));
-            }
-            let norm = crate::vector::norm(row);
-            if norm > crate::vector::MAX_NORM {
-                return Err(format!(
-                    "record {id} has a norm of {norm:e}, beyond {:e}",
-                    crate::vector::MAX_NORM
-                ));
-            }
         }
+        // Every live row's values, checked on every core: the largest part of a load's own work.
+        let check_rows = |rows: std::ops::Range<usize>| {
+            rows.filter(|&i| live[i]).try_for_each(|i| {
+                let (id, row) = (ids[i], &vectors[i * dim..(i + 1) * dim]);
+                // One pass: the norm (in f64) is finite exactly when every value is.
+                let norm = crate::vector::norm(row);
+                if !norm.is_finite()
+                    && let Some(x) = row.iter().find(|x| !x.is_finite())
+                {
+                    return Err(format!("record {id} has a non-finite value {x}"));
+                }
+                if norm > crate::vector::MAX_NORM {
+                    return Err(format!(
+                        "record {id} has a norm of {norm:e}, beyond {:e}",
+                        crate::vector::MAX_NORM
+                    ));
+                }
+                Ok(())
+            })
+        };
+        crate::parallel::map_split(n, 4_096, check_rows).into_iter().collect::<Result<(), String>>()?;
         Ok(Self {
             dim,
             vectors,
@@ -435,6 +445,39 @@ fn json_heap_bytes(v: &Value) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A file's rows are checked on every core; the first bad live row anywhere is named, and
+    /// deleted rows (whose values are never read) are not checked.
+    #[test]
+    fn rows_read_from_a_file_must_be_finite_and_within_the_norm_limit() {
+        let n = 10_000;
+        let from = |bad: f32, at: usize, live_at: bool| {
+            let mut vectors = vec![0.5f32; n * 2];
+            vectors[at * 2 + 1] = bad;
+            let mut live = vec![true; n];
+            live[at] = live_at;
+            let times = vec![Times::default(); n];
+            VectorStore::from_columns(
+                2,
+                vectors,
+                (0..n as u64).collect(),
+                live,
+                vec![None; n],
+                vec![None; n],
+                times,
+            )
+        };
+        let mut checked = 0;
+        for at in [0, 4_095, 4_096, 9_999] {
+            for (bad, says) in [(f32::NAN, "non-finite"), (f32::INFINITY, "non-finite"), (f32::MAX, "norm")] {
+                let e = from(bad, at, true).expect_err("a bad row is refused");
+                assert!(e.contains(&format!("record {at} ")) && e.contains(says), "{e}");
+                assert!(from(bad, at, false).is_ok(), "a deleted row is not read");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12);
+    }
 
     fn store_with(ids: &[u64]) -> VectorStore {
         let mut s = VectorStore::new(2);

@@ -4,12 +4,15 @@
 //! leave tombstones that searches walk through but never return, and the collection compacts
 //! (rebuilds) once tombstones pass [`COMPACT_FRACTION`] of the slots.
 //!
-//! Filtered search uses a small planner, as Qdrant does: a sample estimates the fraction `s` of
-//! records passing the filter, and a cost model picks the cheaper of a graph walk (which visits
-//! about `1/s` times the nodes of an unfiltered walk) and an exact scan over matching records
-//! (one filter check per record, one sequential distance per match). A graph walk that finds
-//! fewer than `k` matches falls back to the exact scan, so a filtered search never returns fewer
-//! than `k` when `k` records match.
+//! Filtered search comes in two kinds. With a metadata filter, the query carries the set of
+//! allowed slots, counted exactly; a planner compares an exact scan of those slots with a
+//! filtered walk that scores only allowed slots and crosses gaps between them through the
+//! neighbours of disallowed neighbours (ACORN-1, see `search`). With only a predicate (a
+//! document filter, expiry), a sample estimates the fraction `s` passing, and the planner
+//! compares an exact scan with a walk through every node that returns only passing ones
+//! (about `1/s` times the nodes of an unfiltered walk), as Qdrant does. Either walk that finds
+//! fewer than `k` falls back to the exact scan, so a filtered search never returns fewer than
+//! `k` when `k` records match.
 
 mod build;
 pub(crate) mod graph;
