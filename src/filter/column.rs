@@ -205,6 +205,8 @@ pub(crate) struct FieldColumns {
 
 /// Filters whose matching rows are kept (12.5 KB each per 100,000 rows).
 const MAX_CACHED_FILTERS: usize = 8;
+/// Larger filters (by `Filter::approx_bytes`) are evaluated every time instead.
+const MAX_CACHED_FILTER_BYTES: usize = 16 << 10;
 
 #[derive(Debug)]
 struct Cached {
@@ -260,8 +262,12 @@ impl FieldColumns {
             .collect()
     }
 
-    /// The rows `filter` matches, from the cache or from `build` (whose answer is then kept).
+    /// The rows `filter` matches, from the cache or from `build` (whose answer is then kept,
+    /// unless the filter itself is large: a cache entry holds a copy of its filter).
     pub(crate) fn matching_rows(&self, filter: &Filter, build: impl FnOnce() -> Bitmap) -> Arc<Bitmap> {
+        if filter.approx_bytes() > MAX_CACHED_FILTER_BYTES {
+            return Arc::new(build());
+        }
         {
             let mut rows = self.rows.lock();
             if let Some(i) = rows.iter().position(|(f, _)| f == filter) {
@@ -332,6 +338,41 @@ impl FieldColumns {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Matched rows are kept for at most MAX_CACHED_FILTERS filters, never for a large one
+    /// (each entry holds a copy of its filter), and a write forgets them all.
+    #[test]
+    fn matched_rows_are_kept_for_few_small_filters_until_a_write() {
+        let mut cache = FieldColumns::default();
+        let rows = |bits: usize| Bitmap::from_words(64, |_| bits as u64);
+        let built = std::cell::Cell::new(0);
+        let get = |cache: &FieldColumns, f: &Filter, bits: usize| {
+            cache.matching_rows(f, || {
+                built.set(built.get() + 1);
+                rows(bits)
+            })
+        };
+        let small: Vec<Filter> = (0..20).map(|i| Filter::parse(&json!({"a": i})).unwrap()).collect();
+        for (i, f) in small.iter().enumerate() {
+            assert_eq!(*get(&cache, f, i), rows(i));
+            assert!(cache.rows.lock().len() <= MAX_CACHED_FILTERS);
+        }
+        assert_eq!(built.get(), 20);
+        // The most recent are kept: asking again builds nothing; the oldest were dropped.
+        assert_eq!(*get(&cache, &small[19], 0), rows(19));
+        assert_eq!(built.get(), 20);
+        assert_eq!(*get(&cache, &small[0], 0), rows(0));
+        assert_eq!(built.get(), 21);
+        let many: Vec<Value> = (0..5_000).map(|i| json!(format!("value-{i}"))).collect();
+        let large = Filter::parse(&json!({"a": {"$in": many}})).unwrap();
+        assert!(large.approx_bytes() > MAX_CACHED_FILTER_BYTES);
+        get(&cache, &large, 1);
+        get(&cache, &large, 1);
+        assert_eq!(built.get(), 23, "a large filter is evaluated every time");
+        assert!(cache.rows.lock().iter().all(|(f, _)| f != &large));
+        cache.push(None);
+        assert!(cache.rows.lock().is_empty(), "a write forgets every kept answer");
+    }
 
     /// Regression (hardening issue, defect 11): the cache kept the columns of every path ever
     /// filtered on. It now holds at most MAX_COLUMNS, dropping the least recently used.

@@ -94,6 +94,37 @@ impl Filter {
     pub fn matches(&self, metadata: Option<&Value>) -> bool {
         eval::eval_node(&self.root, &self.paths, metadata)
     }
+
+    /// About how many bytes the filter holds (its paths and operands), so that caches can
+    /// keep large filters out.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        fn value(v: &Value) -> usize {
+            16 + match v {
+                Value::String(s) => s.len(),
+                Value::Array(items) => items.iter().map(value).sum(),
+                Value::Object(map) => map.iter().map(|(k, v)| k.len() + value(v)).sum(),
+                _ => 0,
+            }
+        }
+        fn op(o: &Op) -> usize {
+            16 + match o {
+                Op::Eq(v) | Op::Ne(v) | Op::Contains(v) => value(v),
+                Op::In(list) | Op::Nin(list) => list.iter().map(value).sum(),
+                Op::Cmp(_, _, Bound::String(s)) => s.len(),
+                Op::Not(inner) => op(inner),
+                Op::All(ops) => ops.iter().map(op).sum(),
+                Op::Cmp(..) | Op::Exists(_) => 0,
+            }
+        }
+        fn node(n: &Node) -> usize {
+            16 + match n {
+                Node::And(nodes) | Node::Or(nodes) => nodes.iter().map(node).sum(),
+                Node::Not(inner) => node(inner),
+                Node::Field { op: o, .. } => op(o),
+            }
+        }
+        self.paths.iter().flatten().map(|p| 24 + p.len()).sum::<usize>() + node(&self.root)
+    }
 }
 
 /// A filter bound to one store's column cache for the length of a search.

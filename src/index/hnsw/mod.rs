@@ -110,16 +110,18 @@ impl HnswIndex {
 
     /// The planner for a query whose `matches` allowed slots out of `live` are known: a scan
     /// reads each match; the filtered walk costs about an unfiltered walk while a node's two
-    /// hops (about `(2M)^2` slots) hold `2M` matches, and proportionally more below. As the
-    /// walk's recall at a given ef is lower with a filter than without, and the scan's is
-    /// exact, the walk must be clearly cheaper to be chosen.
+    /// hops (about `(2M)^2` slots) hold `2M` matches, and quadratically more below, where the
+    /// matches stop being connected through two hops and the walk loses recall as well (at
+    /// 1% of 1M records an ef-16 walk found 17% of the answer). As the walk's recall at a
+    /// given ef is lower with a filter than without, and the scan's is exact, the walk must
+    /// be clearly cheaper to be chosen.
     fn scan_is_cheaper(&self, live: usize, matches: usize, ef: usize) -> bool {
         if live <= EXACT_SCAN_MAX_ROWS {
             return true;
         }
         let fraction = matches as f64 / live as f64;
         let degree = 2.0 * self.params.m as f64;
-        let sparsity = (1.0 / (fraction * degree)).max(1.0);
+        let sparsity = (1.0 / (fraction * degree)).max(1.0).powi(2);
         let walk = WALK_RECALL_MARGIN * GRAPH_DISTANCES_PER_EF * ef as f64 * sparsity;
         let scan = live as f64 * SCAN_WORD_COST / 64.0 + matches as f64 * SCAN_DISTANCE_COST;
         scan < walk
@@ -336,6 +338,7 @@ mod tests {
         let index =
             HnswIndex::new(HnswParams::default(), Distance::new(crate::config::SimilarityMetric::Cosine));
         assert!(index.scan_is_cheaper(100_000, 1_000, 16));
+        assert!(index.scan_is_cheaper(1_000_000, 10_000, 16));
         assert!(!index.scan_is_cheaper(100_000, 10_000, 32));
         assert!(index.scan_is_cheaper(100_000, 10_000, 128));
         assert!(!index.scan_is_cheaper(100_000, 50_000, 128));
