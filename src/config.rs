@@ -47,6 +47,51 @@ pub enum SimilarityMetric {
     Manhattan,
 }
 
+/// How a collection keeps its vectors in memory and on disk, chosen at creation.
+///
+/// | storage | bytes per value | searches read | scores |
+/// |---|---|---|---|
+/// | `f32` | 4 | the vectors | exact |
+/// | `f16` | 2 | half floats, widened on the fly | within f16 rounding (about 3 decimal digits) |
+/// | `int8` | 1 (+4 with `rescore`) | one byte per value, per-dimension ranges | exact after rescoring, else approximate |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum VectorStorage {
+    /// Full precision.
+    #[default]
+    F32,
+    /// IEEE half precision: half the memory; values must lie within +-65,504.
+    F16,
+    /// Scalar quantisation: each value becomes a byte within its dimension's range, learned from
+    /// the data (and widened, re-encoding the rows, when a new vector falls outside it).
+    Int8,
+}
+
+impl std::str::FromStr for VectorStorage {
+    type Err = Error;
+
+    /// `f32`, `f16` or `int8`, in any case (`float32`, `float16`, `half` and `i8` too).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" => Ok(Self::F32),
+            "f16" | "float16" | "half" => Ok(Self::F16),
+            "int8" | "i8" => Ok(Self::Int8),
+            _ => Err(invalid("vector_storage", format!("'{s}' is not a vector storage; use f32, f16 or int8"))),
+        }
+    }
+}
+
+impl std::fmt::Display for VectorStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Int8 => "int8",
+        })
+    }
+}
+
 /// HNSW graph parameters (Malkov & Yashunin 2016).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -251,6 +296,26 @@ pub struct CollectionConfig {
     /// How record text is analysed and scored for keyword search.
     #[serde(default, skip_serializing_if = "TextConfig::is_default")]
     pub text: TextConfig,
+    /// How vectors are kept; default `f32`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vector_storage: VectorStorage,
+    /// `int8` only: also keep every vector at full precision (4 bytes per value more) and
+    /// rescore the candidates of each search with it, so results and scores are exact.
+    /// Default true; ignored by `f32` and `f16`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub rescore: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 impl CollectionConfig {
@@ -262,6 +327,26 @@ impl CollectionConfig {
             index: IndexType::default(),
             default_ttl_seconds: None,
             text: TextConfig::default(),
+            vector_storage: VectorStorage::F32,
+            rescore: true,
+        }
+    }
+
+    /// Sets how vectors are kept, and for `int8` whether full-precision copies are kept for
+    /// rescoring.
+    pub fn with_storage(mut self, storage: VectorStorage, rescore: bool) -> Self {
+        self.vector_storage = storage;
+        self.rescore = rescore;
+        self
+    }
+
+    /// True when the store keeps every vector at full precision (`f32`, or `int8` with
+    /// `rescore`).
+    pub(crate) fn keeps_f32(&self) -> bool {
+        match self.vector_storage {
+            VectorStorage::F32 => true,
+            VectorStorage::F16 => false,
+            VectorStorage::Int8 => self.rescore,
         }
     }
 
@@ -302,6 +387,12 @@ impl CollectionConfig {
         }
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(invalid("dimension", format!("{} is not in 1..={MAX_DIMENSION}", self.dimension)));
+        }
+        if self.vector_storage == VectorStorage::Int8 && self.metric == SimilarityMetric::Manhattan {
+            return Err(invalid(
+                "vector_storage",
+                "int8 storage supports the cosine, dot and euclidean metrics, not manhattan".into(),
+            ));
         }
         if let IndexType::HNSW(p) = self.index {
             if !(2..=128).contains(&p.m) {

@@ -23,6 +23,7 @@
 mod bitmap;
 mod client;
 mod clock;
+mod codes;
 mod collection;
 mod config;
 mod embed;
@@ -54,7 +55,7 @@ pub use collection::{
 };
 pub use config::{
     CollectionConfig, HnswParams, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, MAX_K, MAX_METADATA_DEPTH,
-    SimilarityMetric, validate_collection_name,
+    SimilarityMetric, VectorStorage, validate_collection_name,
 };
 #[cfg(feature = "embed")]
 pub use embed::{DEFAULT_MODEL_DIR, MODEL_DIR_ENV, MiniLmEmbedder};

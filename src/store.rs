@@ -1,13 +1,17 @@
-//! `VectorStore`: one collection's records as columns indexed by [`Slot`]: a single row-major
-//! `Vec<f32>` of vectors plus id, text, metadata and liveness columns, and the id -> slot map.
-//! It knows nothing about indexes or metrics; indexes read rows by slot and never copy them.
+//! `VectorStore`: one collection's records as columns indexed by [`Slot`]: the vectors as one
+//! row-major `Vec<f32>` and/or their compact [`Codes`] (f16 or int8), plus id, text, metadata
+//! and liveness columns, and the id -> slot map. It knows nothing about indexes or metrics;
+//! indexes read rows by slot and never copy them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::bitmap::Bitmap;
+use crate::codes::Codes;
+use crate::config::CollectionConfig;
 use crate::filter::{BoundFilter, FieldColumns, Filter};
 
 /// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
@@ -48,7 +52,11 @@ impl Default for Times {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VectorStore {
     dim: usize,
+    /// Full-precision rows: empty unless `keeps_f32`.
     vectors: Vec<f32>,
+    keeps_f32: bool,
+    /// Compact rows (none for `f32` storage).
+    codes: Codes,
     ids: Vec<u64>,
     texts: Vec<Option<String>>,
     metadata: Vec<Option<Value>>,
@@ -63,8 +71,25 @@ pub(crate) struct VectorStore {
 }
 
 impl VectorStore {
+    /// An empty f32 store.
+    #[cfg(test)]
     pub(crate) fn new(dim: usize) -> Self {
-        Self { dim, ..Self::default() }
+        Self { dim, keeps_f32: true, ..Self::default() }
+    }
+
+    /// An empty store keeping vectors as `config` says.
+    pub(crate) fn for_config(config: &CollectionConfig) -> Self {
+        Self {
+            dim: config.dimension,
+            keeps_f32: config.keeps_f32(),
+            codes: Codes::new(config.vector_storage, config.dimension),
+            ..Self::default()
+        }
+    }
+
+    /// An empty store encoding vectors exactly as this one does (int8: with the same ranges).
+    fn empty_like(&self) -> Self {
+        Self { dim: self.dim, keeps_f32: self.keeps_f32, codes: self.codes.empty_like(), ..Self::default() }
     }
 
     /// Rows including tombstones: the slot numbers in use are `0..slots()`.
@@ -81,10 +106,11 @@ impl VectorStore {
         self.tombstones
     }
 
-    /// Rebuilds a store from columns read from a file, checking that they agree.
+    /// Rebuilds a store from columns read from a file, checking that they agree. `vectors` is
+    /// `None` when the file keeps only codes.
     pub(crate) fn from_columns(
         dim: usize,
-        vectors: Vec<f32>,
+        (vectors, codes): (Option<Vec<f32>>, Codes),
         ids: Vec<u64>,
         live: Vec<bool>,
         mut texts: Vec<Option<String>>,
@@ -92,11 +118,20 @@ impl VectorStore {
         times: Vec<Times>,
     ) -> Result<Self, String> {
         let n = ids.len();
+        let keeps_f32 = vectors.is_some();
+        let vectors = vectors.unwrap_or_default();
+        let code_rows_ok = match &codes {
+            Codes::None => true,
+            Codes::F16(bits) => bits.len() == n * dim,
+            Codes::Int8(c) => c.sq_norms().len() == n,
+        };
         if live.len() != n
             || texts.len() != n
             || metadata.len() != n
             || times.len() != n
-            || vectors.len() != n * dim
+            || (keeps_f32 && vectors.len() != n * dim)
+            || (!keeps_f32 && matches!(codes, Codes::None))
+            || !code_rows_ok
         {
             return Err("sections disagree on the number of rows".into());
         }
@@ -116,9 +151,20 @@ impl VectorStore {
             expiring += usize::from(times[i].expires != NEVER);
         }
         // Every live row's values, checked on every core: the largest part of a load's own work.
+        // Int8 codes were checked as they were read; f16 rows are checked widened.
         let check_rows = |rows: std::ops::Range<usize>| {
+            let mut widened = Vec::new();
             rows.filter(|&i| live[i]).try_for_each(|i| {
-                let (id, row) = (ids[i], &vectors[i * dim..(i + 1) * dim]);
+                let row = if keeps_f32 {
+                    &vectors[i * dim..(i + 1) * dim]
+                } else if matches!(codes, Codes::F16(_)) {
+                    widened.resize(dim, 0.0);
+                    codes.decode_into(i, &mut widened);
+                    &widened[..]
+                } else {
+                    return Ok(());
+                };
+                let id = ids[i];
                 // One pass: the norm (in f64) is finite exactly when every value is.
                 let norm = crate::vector::norm(row);
                 if !norm.is_finite()
@@ -139,6 +185,8 @@ impl VectorStore {
         Ok(Self {
             dim,
             vectors,
+            keeps_f32,
+            codes,
             ids,
             texts,
             metadata,
@@ -156,8 +204,25 @@ impl VectorStore {
         &self.ids
     }
 
-    pub(crate) fn vectors(&self) -> &[f32] {
-        &self.vectors
+    /// The full-precision rows, when the store keeps them.
+    pub(crate) fn f32_rows(&self) -> Option<&[f32]> {
+        self.keeps_f32.then_some(&self.vectors[..])
+    }
+
+    /// True when searches find candidates over int8 codes and rescore them with the kept f32
+    /// rows.
+    pub(crate) fn rescores(&self) -> bool {
+        self.keeps_f32 && matches!(self.codes, Codes::Int8(_))
+    }
+
+    /// The compact rows.
+    pub(crate) fn codes(&self) -> &Codes {
+        &self.codes
+    }
+
+    /// The dimension.
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
     }
 
     pub(crate) fn live(&self) -> &[bool] {
@@ -199,8 +264,22 @@ impl VectorStore {
         self.id_to_slot.keys().copied().max()
     }
 
+    /// Row `slot` at full precision: borrowed when kept, else decoded from its codes.
     #[inline(always)]
-    pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
+    pub(crate) fn vector(&self, slot: Slot) -> Cow<'_, [f32]> {
+        let start = slot.index() * self.dim;
+        if self.keeps_f32 {
+            Cow::Borrowed(&self.vectors[start..start + self.dim])
+        } else {
+            let mut row = vec![0.0; self.dim];
+            self.codes.decode_into(slot.index(), &mut row);
+            Cow::Owned(row)
+        }
+    }
+
+    /// Row `slot` of the full-precision rows; the store must keep them (f32 storage).
+    #[inline(always)]
+    pub(crate) fn f32_row(&self, slot: Slot) -> &[f32] {
         let start = slot.index() * self.dim;
         &self.vectors[start..start + self.dim]
     }
@@ -228,7 +307,10 @@ impl VectorStore {
     }
 
     pub(crate) fn reserve(&mut self, rows: usize) {
-        crate::hugepage::reserve(&mut self.vectors, rows * self.dim);
+        if self.keeps_f32 {
+            crate::hugepage::reserve(&mut self.vectors, rows * self.dim);
+        }
+        self.codes.reserve(rows, self.dim);
         self.ids.reserve(rows);
         self.texts.reserve(rows);
         self.times.reserve(rows);
@@ -260,11 +342,19 @@ impl VectorStore {
         times: Times,
     ) -> Slot {
         debug_assert_eq!(vector.len(), self.dim);
+        self.codes.push(vector, self.keeps_f32.then_some(&self.vectors[..]));
+        if self.keeps_f32 {
+            crate::hugepage::reserve(&mut self.vectors, vector.len());
+            self.vectors.extend_from_slice(vector);
+        }
+        self.push_attributes(id, text, metadata, times)
+    }
+
+    /// Appends everything of a row but its vector, which the caller has just appended.
+    fn push_attributes(&mut self, id: u64, text: Option<String>, metadata: Option<Value>, times: Times) -> Slot {
         debug_assert!(!self.id_to_slot.contains_key(&id));
         debug_assert!(self.ids.len() < MAX_SLOTS);
         let slot = Slot(self.ids.len() as u32);
-        crate::hugepage::reserve(&mut self.vectors, vector.len());
-        self.vectors.extend_from_slice(vector);
         self.ids.push(id);
         self.texts.push(text);
         self.times.push(times);
@@ -279,7 +369,11 @@ impl VectorStore {
     /// Appends a copy of `other`'s live row `slot`.
     pub(crate) fn push_from(&mut self, other: &VectorStore, slot: Slot) -> Slot {
         let (text, metadata) = (other.text(slot).map(str::to_owned), other.metadata(slot).cloned());
-        self.push_timed(other.id(slot), other.vector(slot), text, metadata, other.times(slot))
+        // Codes copy as they are when both stores encode alike (nothing to round twice).
+        if !self.keeps_f32 && self.codes.push_raw(&other.codes, slot.index(), self.dim) {
+            return self.push_attributes(other.id(slot), text, metadata, other.times(slot));
+        }
+        self.push_timed(other.id(slot), &other.vector(slot), text, metadata, other.times(slot))
     }
 
     /// Sets row `to`'s text, metadata and times to those of `other`'s row `from` (the same
@@ -302,7 +396,7 @@ impl VectorStore {
     /// A copy holding only the live rows, in slot order, and for each row of this store its
     /// slot in the copy ([`NO_SLOT`] for deleted rows).
     pub(crate) fn live_copy(&self) -> (VectorStore, Vec<u32>) {
-        let mut copy = VectorStore::new(self.dim);
+        let mut copy = self.empty_like();
         copy.reserve(self.len());
         let map = (0..self.slots())
             .map(|i| if self.live[i] { copy.push_from(self, Slot(i as u32)).0 } else { NO_SLOT })
@@ -345,13 +439,12 @@ impl VectorStore {
         let last = self.ids.len() - 1;
         self.id_to_slot.remove(&self.ids[i]);
         if i != last {
-            let (d, last_start) = (self.dim, last * self.dim);
-            self.vectors.copy_within(last_start..last_start + d, i * d);
+            self.copy_row(last, i);
             if self.live[last] {
                 self.id_to_slot.insert(self.ids[last], slot);
             }
         }
-        self.vectors.truncate(last * self.dim);
+        self.truncate_rows(last);
         self.ids.swap_remove(i);
         self.expiring -= usize::from(self.times[i].expires != NEVER);
         self.texts.swap_remove(i);
@@ -377,14 +470,13 @@ impl VectorStore {
 
     /// Drops every tombstone, renumbering live rows to `0..len()` in their current order.
     pub(crate) fn compact(&mut self) {
-        let d = self.dim;
         let mut w = 0;
         for r in 0..self.ids.len() {
             if !self.live[r] {
                 continue;
             }
             if r != w {
-                self.vectors.copy_within(r * d..(r + 1) * d, w * d);
+                self.copy_row(r, w);
                 self.ids[w] = self.ids[r];
                 self.texts.swap(w, r);
                 self.metadata.swap(w, r);
@@ -394,7 +486,7 @@ impl VectorStore {
             }
             w += 1;
         }
-        self.vectors.truncate(w * d);
+        self.truncate_rows(w);
         self.ids.truncate(w);
         self.texts.truncate(w);
         self.times.truncate(w);
@@ -403,6 +495,22 @@ impl VectorStore {
         self.tombstones = 0;
         self.columns.clear();
         self.vectors.shrink_to_fit();
+        self.codes.shrink_to_fit();
+    }
+
+    /// Copies row `from`'s vector (f32 and codes) over row `to`'s.
+    fn copy_row(&mut self, from: usize, to: usize) {
+        let d = self.dim;
+        if self.keeps_f32 {
+            self.vectors.copy_within(from * d..(from + 1) * d, to * d);
+        }
+        self.codes.copy_row(from, to, d);
+    }
+
+    /// Keeps the first `rows` vectors.
+    fn truncate_rows(&mut self, rows: usize) {
+        self.vectors.truncate(if self.keeps_f32 { rows * self.dim } else { 0 });
+        self.codes.truncate(rows, self.dim);
     }
 
     /// Live slots in slot order.
@@ -416,6 +524,7 @@ impl VectorStore {
         let text_bytes: usize = self.texts.iter().flatten().map(String::capacity).sum();
         let meta_bytes: usize = self.metadata.iter().flatten().map(json_heap_bytes).sum();
         self.vectors.capacity() * size_of::<f32>()
+            + self.codes.memory_bytes()
             + self.ids.capacity() * size_of::<u64>()
             + self.texts.capacity() * size_of::<Option<String>>()
             + self.times.capacity() * size_of::<Times>()
@@ -459,7 +568,7 @@ mod tests {
             let times = vec![Times::default(); n];
             VectorStore::from_columns(
                 2,
-                vectors,
+                (Some(vectors), Codes::None),
                 (0..n as u64).collect(),
                 live,
                 vec![None; n],
@@ -491,7 +600,7 @@ mod tests {
         for slot in s.live_slots() {
             let id = s.id(slot);
             assert_eq!(s.slot_of(id), Some(slot));
-            assert_eq!(s.vector(slot), &[id as f32, -(id as f32)]);
+            assert_eq!(&*s.vector(slot), &[id as f32, -(id as f32)]);
             assert_eq!(s.text(slot), Some(format!("t{id}").as_str()));
         }
         assert_eq!(s.live_slots().count(), s.len());

@@ -2,7 +2,7 @@
 //! input can overflow or underflow it), normalisation, and the checks every stored or queried
 //! vector passes. Knows nothing of indexes or collections.
 
-use crate::config::SimilarityMetric;
+use crate::config::{CollectionConfig, SimilarityMetric, VectorStorage};
 use crate::error::{Error, Result};
 
 /// The largest L2 norm a vector may have. Under it, every distance between two accepted
@@ -35,9 +35,29 @@ pub(crate) fn normalize(v: &mut [f32]) -> f64 {
     n
 }
 
-/// Checks a vector against a collection's dimension and metric: the right length, finite
-/// values, a norm of at most [`MAX_NORM`] and, under cosine, not zero. Returns its norm.
-pub(crate) fn check(vector: &[f32], dimension: usize, metric: SimilarityMetric) -> Result<f64> {
+/// Checks a vector against a collection's configuration: the right length, finite values, a
+/// norm of at most [`MAX_NORM`], under cosine not zero, and under f16 storage (other than
+/// cosine, whose vectors are normalised) values within f16's range. Returns its norm.
+pub(crate) fn check(vector: &[f32], config: &CollectionConfig) -> Result<f64> {
+    let n = check_values(vector, config.dimension, config.metric)?;
+    if config.vector_storage == VectorStorage::F16
+        && config.metric != SimilarityMetric::Cosine
+        && let Some(position) = vector.iter().position(|x| x.abs() > crate::codes::F16_MAX)
+    {
+        return Err(Error::InvalidParameter {
+            name: "vector",
+            reason: format!(
+                "value {} at position {position} is beyond +-{}, the range of f16 storage",
+                vector[position],
+                crate::codes::F16_MAX
+            ),
+        });
+    }
+    Ok(n)
+}
+
+/// [`check`] without the storage's own limits.
+fn check_values(vector: &[f32], dimension: usize, metric: SimilarityMetric) -> Result<f64> {
     if vector.len() != dimension {
         return Err(Error::DimensionMismatch { expected: dimension, actual: vector.len() });
     }
@@ -74,6 +94,7 @@ mod tests {
 
     #[test]
     fn checks_reject_what_would_break_the_maths() {
+        let check = |v: &[f32], d: usize, m: SimilarityMetric| check(v, &CollectionConfig::new(d).with_metric(m));
         let c = SimilarityMetric::Cosine;
         assert!(check(&[1.0, 2.0], 2, c).is_ok());
         assert!(matches!(check(&[1.0], 2, c), Err(Error::DimensionMismatch { expected: 2, actual: 1 })));
@@ -82,5 +103,17 @@ mod tests {
         assert!(check(&[0.0, 0.0], 2, SimilarityMetric::Euclidean).is_ok());
         assert!(matches!(check(&[1e19, 0.0], 2, c), Err(Error::VectorOutOfRange { .. })));
         assert!(check(&[9e17, 0.0], 2, SimilarityMetric::DotProduct).is_ok());
+    }
+
+    #[test]
+    fn f16_storage_refuses_values_it_cannot_hold_unless_they_are_normalised() {
+        let f16 = |m: SimilarityMetric| CollectionConfig::new(2).with_metric(m).with_storage(VectorStorage::F16, true);
+        let dot = f16(SimilarityMetric::DotProduct);
+        assert!(check(&[65_504.0, -65_504.0], &dot).is_ok());
+        let e = check(&[1.0, -70_000.0], &dot).expect_err("beyond f16");
+        assert!(matches!(e, Error::InvalidParameter { name: "vector", .. }) && e.to_string().contains("position 1"), "{e}");
+        assert!(check(&[1.0, -70_000.0], &f16(SimilarityMetric::Cosine)).is_ok(), "cosine rows are normalised first");
+        let int8 = CollectionConfig::new(2).with_storage(VectorStorage::Int8, false);
+        assert!(check(&[1e9, 0.0], &int8).is_ok());
     }
 }

@@ -18,7 +18,7 @@ impl State {
     /// A state with no records.
     pub(super) fn empty(config: &CollectionConfig) -> State {
         State {
-            store: VectorStore::new(config.dimension),
+            store: VectorStore::for_config(config),
             index: new_index(config),
             next_id: 0,
             embedding_model: None,
@@ -197,7 +197,7 @@ impl Collection {
         let c = self.config();
         for r in records {
             // Stored cosine vectors are unit length; a zero one cannot be compared.
-            crate::vector::check(&r.vector, c.dimension, c.metric)?;
+            crate::vector::check(&r.vector, c)?;
             crate::config::check_text(&r.text)?;
             crate::config::check_metadata(r.metadata.clone())?;
         }

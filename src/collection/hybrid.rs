@@ -281,7 +281,7 @@ fn mmr_order(
     };
     let vectors: Vec<Vec<f32>> = candidates
         .iter()
-        .map(|r| store.slot_of(r.id).map(|s| unit(store.vector(s))).unwrap_or_default())
+        .map(|r| store.slot_of(r.id).map(|s| unit(&store.vector(s))).unwrap_or_default())
         .collect();
     let relevance: Vec<f32> = match query {
         Some(q) => {

@@ -149,6 +149,16 @@ pub struct CollectionInfo {
     /// Records written without an expiry expire this many seconds later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_ttl_seconds: Option<u64>,
+    /// How vectors are kept: `f32`, `f16` or `int8`.
+    #[serde(default)]
+    pub vector_storage: crate::config::VectorStorage,
+    /// `int8`: whether f32 copies are kept and candidates rescored with them.
+    #[serde(default = "yes")]
+    pub rescore: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The record in row `slot`, with or without its vector.
@@ -428,11 +438,13 @@ impl Collection {
             index: state.index.index_type(),
             memory_bytes: state.store.memory_bytes() + state.index.memory_bytes() + state.text.memory_bytes(),
             default_ttl_seconds: c.default_ttl_seconds,
+            vector_storage: c.vector_storage,
+            rescore: c.rescore,
         }
     }
 
     /// Checks a vector's length, values and norm (see [`crate::vector::check`]).
     fn check_vector(&self, vector: &[f32]) -> Result<f64> {
-        crate::vector::check(vector, self.inner.config.dimension, self.inner.config.metric)
+        crate::vector::check(vector, &self.inner.config)
     }
 }

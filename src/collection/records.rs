@@ -192,7 +192,7 @@ impl Collection {
         slots.sort_unstable_by_key(|&s| store.id(s));
         let mut vectors = Vec::with_capacity(slots.len() * self.config().dimension);
         for &s in &slots {
-            vectors.extend_from_slice(store.vector(s));
+            vectors.extend_from_slice(&store.vector(s));
         }
         Columns {
             ids: slots.iter().map(|&s| store.id(s)).collect(),

@@ -14,6 +14,13 @@ pub(crate) type KernelFn = fn(&[f32], &[f32]) -> f32;
 /// memory concurrently and each query block is loaded once for all four.
 pub(crate) type Kernel4Fn = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 
+/// A kernel from an f32 query to one row of f16 values (as bits), widened on the fly.
+pub(crate) type F16KernelFn = fn(&[f32], &[u16]) -> f32;
+
+/// The integer dot product of a row's byte codes with a query's signed byte weights
+/// (`vpdpbusd` where the CPU has AVX-512 VNNI). Exact: at most 65,536 products of 255 x 127.
+pub(crate) type DotU8Fn = fn(&[u8], &[i8]) -> i32;
+
 /// The kernels for one instruction set.
 #[derive(Clone, Copy)]
 struct KernelSet {
@@ -24,6 +31,9 @@ struct KernelSet {
     neg_dot4: Kernel4Fn,
     l2sq4: Kernel4Fn,
     l14: Kernel4Fn,
+    f16_neg_dot: F16KernelFn,
+    f16_l2sq: F16KernelFn,
+    f16_l1: F16KernelFn,
 }
 
 const SCALAR: KernelSet = KernelSet {
@@ -34,7 +44,36 @@ const SCALAR: KernelSet = KernelSet {
     neg_dot4: |q, v| v.map(|v| neg_dot_scalar(q, v)),
     l2sq4: |q, v| v.map(|v| l2sq_scalar(q, v)),
     l14: |q, v| v.map(|v| l1_scalar(q, v)),
+    f16_neg_dot: |q, v| -q.iter().zip(v).map(|(x, &b)| x * f16_value(b)).sum::<f32>(),
+    f16_l2sq: |q, v| q.iter().zip(v).map(|(x, &b)| (x - f16_value(b)) * (x - f16_value(b))).sum(),
+    f16_l1: |q, v| q.iter().zip(v).map(|(x, &b)| (x - f16_value(b)).abs()).sum(),
 };
+
+#[inline]
+fn f16_value(bits: u16) -> f32 {
+    half::f16::from_bits(bits).to_f32()
+}
+
+fn dot_u8_scalar(codes: &[u8], q: &[i8]) -> i32 {
+    codes.iter().zip(q).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum()
+}
+
+/// The byte-code dot product for this CPU.
+pub(crate) fn dot_u8_kernel() -> DotU8Fn {
+    static BEST: OnceLock<DotU8Fn> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
+                return x86::dot_u8_vnni;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return x86::dot_u8_avx2;
+            }
+        }
+        dot_u8_scalar
+    })
+}
 
 fn best_kernels() -> &'static KernelSet {
     static BEST: OnceLock<KernelSet> = OnceLock::new();
@@ -44,7 +83,10 @@ fn best_kernels() -> &'static KernelSet {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 return x86::AVX512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
+            {
                 return x86::AVX2;
             }
         }
@@ -63,18 +105,30 @@ pub(crate) struct Distance {
     metric: SimilarityMetric,
     kernel: KernelFn,
     kernel4: Kernel4Fn,
+    f16_kernel: F16KernelFn,
 }
 
 impl Distance {
     pub(crate) fn new(metric: SimilarityMetric) -> Self {
         let k = best_kernels();
-        let (kernel, kernel4) = match metric {
+        let (kernel, kernel4, f16_kernel) = match metric {
             // Cosine vectors are stored normalised, so cosine is a dot product.
-            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => (k.neg_dot, k.neg_dot4),
-            SimilarityMetric::Euclidean => (k.l2sq, k.l2sq4),
-            SimilarityMetric::Manhattan => (k.l1, k.l14),
+            SimilarityMetric::Cosine | SimilarityMetric::DotProduct => (k.neg_dot, k.neg_dot4, k.f16_neg_dot),
+            SimilarityMetric::Euclidean => (k.l2sq, k.l2sq4, k.f16_l2sq),
+            SimilarityMetric::Manhattan => (k.l1, k.l14, k.f16_l1),
         };
-        Self { metric, kernel, kernel4 }
+        Self { metric, kernel, kernel4, f16_kernel }
+    }
+
+    /// The metric.
+    pub(crate) fn metric(&self) -> SimilarityMetric {
+        self.metric
+    }
+
+    /// Distance from `q` to a row of f16 values; lower is closer.
+    #[inline(always)]
+    pub(crate) fn distance_f16(&self, q: &[f32], row: &[u16]) -> f32 {
+        (self.f16_kernel)(q, row)
     }
 
     /// Distances from `q` to four vectors; lower is closer.
@@ -102,7 +156,7 @@ impl Distance {
 
 /// Hints the CPU to start loading the cache line at `p`; a no-op where unsupported.
 #[inline(always)]
-pub(crate) fn prefetch(p: *const f32) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch never faults, whatever the address; SSE is baseline on x86_64.
     unsafe {
@@ -115,9 +169,8 @@ pub(crate) fn prefetch(p: *const f32) {
 /// Hints the CPU to start loading every cache line of `row`: for rows read out of order (a
 /// scan of the matches of a filter), where the hardware cannot guess the next address.
 #[inline(always)]
-pub(crate) fn prefetch_row(row: &[f32]) {
-    // 16 f32 per 64-byte line.
-    for line in row.chunks(16) {
+pub(crate) fn prefetch_row<T>(row: &[T]) {
+    for line in row.chunks((64 / size_of::<T>()).max(1)) {
         prefetch(line.as_ptr());
     }
 }
@@ -151,6 +204,9 @@ mod x86 {
         neg_dot4: neg_dot4_512,
         l2sq4: l2sq4_512,
         l14: l14_512,
+        f16_neg_dot: f16_neg_dot_512,
+        f16_l2sq: f16_l2sq_512,
+        f16_l1: f16_l1_512,
     };
     pub(super) const AVX2: KernelSet = KernelSet {
         name: "avx2",
@@ -161,6 +217,9 @@ mod x86 {
         neg_dot4: |q, v| v.map(|v| neg_dot_256(q, v)),
         l2sq4: |q, v| v.map(|v| l2sq_256(q, v)),
         l14: |q, v| v.map(|v| l1_256(q, v)),
+        f16_neg_dot: f16_neg_dot_256,
+        f16_l2sq: f16_l2sq_256,
+        f16_l1: f16_l1_256,
     };
 
     macro_rules! safe_wrapper {
@@ -178,6 +237,187 @@ mod x86 {
             }
         };
     }
+    macro_rules! safe_f16_wrapper {
+        ($name:ident, $imp:ident) => {
+            fn $name(q: &[f32], row: &[u16]) -> f32 {
+                // SAFETY: as for the f32 wrappers.
+                unsafe { $imp(q, row) }
+            }
+        };
+    }
+    safe_f16_wrapper!(f16_neg_dot_512, f16_dot_avx512_neg);
+    safe_f16_wrapper!(f16_l2sq_512, f16_l2sq_avx512);
+    safe_f16_wrapper!(f16_l1_512, f16_l1_avx512);
+    safe_f16_wrapper!(f16_neg_dot_256, f16_dot_avx2_neg);
+    safe_f16_wrapper!(f16_l2sq_256, f16_l2sq_avx2);
+    safe_f16_wrapper!(f16_l1_256, f16_l1_avx2);
+
+    /// The byte-code dot product with AVX-512 VNNI: 64 products per `vpdpbusd`, a masked
+    /// load for the tail.
+    pub(super) fn dot_u8_vnni(codes: &[u8], q: &[i8]) -> i32 {
+        // SAFETY: only handed out by `dot_u8_kernel` after detecting AVX-512 VNNI and BW.
+        unsafe { dot_u8_vnni_imp(codes, q) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F, BW and VNNI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn dot_u8_vnni_imp(codes: &[u8], q: &[i8]) -> i32 {
+        let n = codes.len().min(q.len());
+        let (pc, pq) = (codes.as_ptr(), q.as_ptr());
+        let mut acc = [_mm512_setzero_si512(); 2];
+        let mut i = 0;
+        // SAFETY (all loads): every offset read is < n, within both slices.
+        unsafe {
+            while i + 128 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let c = _mm512_loadu_si512(pc.add(i + 64 * j).cast());
+                    let w = _mm512_loadu_si512(pq.add(i + 64 * j).cast());
+                    *acc = _mm512_dpbusd_epi32(*acc, c, w);
+                }
+                i += 128;
+            }
+            while i < n {
+                let left = (n - i).min(64);
+                let mask: __mmask64 = if left == 64 { u64::MAX } else { (1u64 << left) - 1 };
+                let c = _mm512_maskz_loadu_epi8(mask, pc.add(i).cast());
+                let w = _mm512_maskz_loadu_epi8(mask, pq.add(i).cast());
+                acc[0] = _mm512_dpbusd_epi32(acc[0], c, w);
+                i += left;
+            }
+        }
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc[0], acc[1]))
+    }
+
+    /// The byte-code dot product with AVX2: bytes widened to 16 bits, `vpmaddwd` pairs.
+    pub(super) fn dot_u8_avx2(codes: &[u8], q: &[i8]) -> i32 {
+        // SAFETY: only handed out by `dot_u8_kernel` after detecting AVX2.
+        unsafe { dot_u8_avx2_imp(codes, q) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u8_avx2_imp(codes: &[u8], q: &[i8]) -> i32 {
+        let n = codes.len().min(q.len());
+        let (pc, pq) = (codes.as_ptr(), q.as_ptr());
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        // SAFETY (all loads): every offset read is < n, within both slices.
+        unsafe {
+            while i + 16 <= n {
+                let c = _mm256_cvtepu8_epi16(_mm_loadu_si128(pc.add(i).cast()));
+                let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(pq.add(i).cast()));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(c, w));
+                i += 16;
+            }
+        }
+        let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s) + super::dot_u8_scalar(&codes[i..n], &q[i..n])
+    }
+
+    /// An f16-row kernel with AVX-512: 16 halves widened per `vcvtph2ps`, two accumulators,
+    /// scalar tail.
+    macro_rules! kernel_f16_512 {
+        ($name:ident, $combine:expr, $scalar:expr, $finish:expr) => {
+            /// # Safety
+            /// The CPU must support AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(q: &[f32], row: &[u16]) -> f32 {
+                let n = q.len().min(row.len());
+                let (pq, pr) = (q.as_ptr(), row.as_ptr());
+                let combine = $combine;
+                let mut acc = [_mm512_setzero_ps(); 2];
+                let mut i = 0;
+                // SAFETY (all loads): every offset read is < n, within both slices.
+                unsafe {
+                    while i + 32 <= n {
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let x = _mm512_loadu_ps(pq.add(i + 16 * j));
+                            let y = _mm512_cvtph_ps(_mm256_loadu_si256(pr.add(i + 16 * j).cast()));
+                            *acc = combine(x, y, *acc);
+                        }
+                        i += 32;
+                    }
+                    while i + 16 <= n {
+                        let y = _mm512_cvtph_ps(_mm256_loadu_si256(pr.add(i).cast()));
+                        acc[0] = combine(_mm512_loadu_ps(pq.add(i)), y, acc[0]);
+                        i += 16;
+                    }
+                }
+                let tail: f32 = q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
+                $finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + tail)
+            }
+        };
+    }
+    kernel_f16_512!(f16_dot_avx512_neg, |x, y, acc| _mm512_fmadd_ps(x, y, acc), |x: f32, y: f32| x * y, |s: f32| -s);
+    kernel_f16_512!(
+        f16_l2sq_avx512,
+        |x, y, acc| {
+            let d = _mm512_sub_ps(x, y);
+            _mm512_fmadd_ps(d, d, acc)
+        },
+        |x: f32, y: f32| (x - y) * (x - y),
+        |s: f32| s
+    );
+    kernel_f16_512!(
+        f16_l1_avx512,
+        |x, y, acc| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y))),
+        |x: f32, y: f32| (x - y).abs(),
+        |s: f32| s
+    );
+
+    /// An f16-row kernel with AVX2 and F16C: 8 halves widened per `vcvtph2ps`.
+    macro_rules! kernel_f16_256 {
+        ($name:ident, $combine:expr, $scalar:expr, $finish:expr) => {
+            /// # Safety
+            /// The CPU must support AVX2, FMA and F16C.
+            #[target_feature(enable = "avx2,fma,f16c")]
+            unsafe fn $name(q: &[f32], row: &[u16]) -> f32 {
+                let n = q.len().min(row.len());
+                let (pq, pr) = (q.as_ptr(), row.as_ptr());
+                let combine = $combine;
+                let mut acc = [_mm256_setzero_ps(); 2];
+                let mut i = 0;
+                // SAFETY (all loads): every offset read is < n, within both slices.
+                unsafe {
+                    while i + 16 <= n {
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let x = _mm256_loadu_ps(pq.add(i + 8 * j));
+                            let y = _mm256_cvtph_ps(_mm_loadu_si128(pr.add(i + 8 * j).cast()));
+                            *acc = combine(x, y, *acc);
+                        }
+                        i += 16;
+                    }
+                }
+                let sum = _mm256_add_ps(acc[0], acc[1]);
+                let s = _mm_add_ps(_mm256_extractf128_ps(sum, 1), _mm256_castps256_ps128(sum));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+                let tail: f32 = q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
+                $finish(_mm_cvtss_f32(s) + tail)
+            }
+        };
+    }
+    kernel_f16_256!(f16_dot_avx2_neg, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |x: f32, y: f32| x * y, |s: f32| -s);
+    kernel_f16_256!(
+        f16_l2sq_avx2,
+        |x, y, acc| {
+            let d = _mm256_sub_ps(x, y);
+            _mm256_fmadd_ps(d, d, acc)
+        },
+        |x: f32, y: f32| (x - y) * (x - y),
+        |s: f32| s
+    );
+    kernel_f16_256!(
+        f16_l1_avx2,
+        |x, y, acc| _mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y))),
+        |x: f32, y: f32| (x - y).abs(),
+        |s: f32| s
+    );
+
     safe_wrapper!(neg_dot_512, dot_avx512_neg);
     safe_wrapper!(l2sq_512, l2sq_avx512);
     safe_wrapper!(l1_512, l1_avx512);
@@ -362,7 +602,10 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push(x86::AVX512);
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
+            {
                 v.push(x86::AVX2);
             }
         }
@@ -407,6 +650,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn f16_kernels_match_scalar_at_odd_lengths() {
+        let lens: Vec<usize> = (0..=70).chain([127, 128, 129, 383, 384, 385, 1000]).collect();
+        let mut checked = 0;
+        for set in sets() {
+            for &n in &lens {
+                let q = pseudo_random(n, n as u32);
+                let row: Vec<u16> =
+                    pseudo_random(n, n as u32 + 3).iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                let widened: Vec<f32> = row.iter().map(|&b| f16_value(b)).collect();
+                for (name, simd, scalar) in [
+                    ("dot", set.f16_neg_dot, SCALAR.neg_dot),
+                    ("l2sq", set.f16_l2sq, SCALAR.l2sq),
+                    ("l1", set.f16_l1, SCALAR.l1),
+                ] {
+                    // The reference: the f32 kernel over the widened row.
+                    let (got, want) = (simd(&q, &row), scalar(&q, &widened));
+                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {name} n={n}: {got} vs {want}", set.name);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 3 * 78);
+    }
+
+    #[test]
+    fn byte_code_dot_products_are_exact_on_every_path() {
+        let mut kernels: Vec<(&str, DotU8Fn)> = vec![("scalar", dot_u8_scalar), ("best", dot_u8_kernel())];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            kernels.push(("avx2", x86::dot_u8_avx2));
+        }
+        let mut checked = 0;
+        for n in (0..=200).chain([383, 384, 385, 1024, 65_536]) {
+            let codes: Vec<u8> = (0..n).map(|i| ((i * 37 + n) % 256) as u8).collect();
+            let q: Vec<i8> = (0..n).map(|i| ((i * 91 + 7 * n) % 255 - 127) as i8).collect();
+            let want: i64 = codes.iter().zip(&q).map(|(&c, &w)| i64::from(c) * i64::from(w)).sum();
+            for (name, k) in &kernels {
+                assert_eq!(i64::from(k(&codes, &q)), want, "{name} n={n}");
+                checked += 1;
+            }
+        }
+        // The extremes: every product 255 x 127 (or -127) over the largest dimension.
+        let codes = vec![255u8; 65_536];
+        for w in [127i8, -127] {
+            let q = vec![w; 65_536];
+            for (name, k) in &kernels {
+                assert_eq!(i64::from(k(&codes, &q)), 65_536 * 255 * i64::from(w), "{name} extreme {w}");
+            }
+        }
+        assert!(checked >= 2 * 206);
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
-use super::distance::{Distance, prefetch_row};
-use super::{Candidate, Query, VectorIndex};
+use std::borrow::Cow;
+
+use super::distance::Distance;
+use super::scorer::Scorer;
+use super::{Candidate, Query, VectorIndex, rescore, rescore_pool};
 use crate::config::IndexType;
 use crate::store::{Slot, VectorStore};
 
@@ -70,34 +73,41 @@ impl PartialOrd for Entry {
 /// The `k` closest live, filter-passing slots, closest first (ties by id). With an allowed
 /// set, only its rows are read, and the work splits over cores by matches, not rows, so a
 /// selective query stays on one thread.
+/// Over int8 codes, a few times `k` candidates are kept and rescored exactly (see [`rescore`]).
 pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query<'_>) -> Vec<Candidate> {
+    let q = Scorer::new(store, distance, Cow::Borrowed(query.vector));
+    let pool = rescore_pool(store, query.k);
     // Runs under the collection's read lock, so it splits on scoped threads, not rayon.
     let mut best: Vec<Entry> = match query.allowed {
         None => crate::parallel::map_split(store.slots(), PARALLEL_MIN_ROWS / 2, |rows| {
-            scan_range(store, distance, query, rows)
+            scan_range(store, &q, (query, pool), rows)
         }),
         Some(allowed) => {
             let words = allowed.words().len();
             let per_thread = (PARALLEL_MIN_ROWS / 2) * words / allowed.count().max(1);
             crate::parallel::map_split(words, per_thread.max(1), |words| {
-                scan_allowed(store, distance, query, allowed.iter_words(words).map(|i| Slot(i as u32)))
+                scan_allowed(store, &q, (query, pool), allowed.iter_words(words).map(|i| Slot(i as u32)))
             })
         }
     }
     .concat();
     best.sort_unstable();
-    best.truncate(query.k);
-    best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect()
+    best.truncate(pool);
+    let mut found: Vec<Candidate> = best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect();
+    if pool > query.k {
+        rescore(store, distance, query.vector, &mut found, query.k);
+    }
+    found
 }
 
 /// The best `k` live rows of `rows` that pass the query's filter, unsorted. Rows are read in
 /// order, which the hardware prefetches on its own.
-fn scan_range(store: &VectorStore, distance: &Distance, query: &Query<'_>, rows: Range<usize>) -> Vec<Entry> {
-    let mut best = Best { heap: BinaryHeap::with_capacity(query.k + 1), k: query.k, worst: f32::INFINITY };
+fn scan_range(store: &VectorStore, q: &Scorer<'_>, (query, k): (&Query<'_>, usize), rows: Range<usize>) -> Vec<Entry> {
+    let mut best = Best { heap: BinaryHeap::with_capacity(k + 1), k, worst: f32::INFINITY };
     for slot in rows.map(|i| Slot(i as u32)) {
         // The filter runs before the distance so non-matching rows are never read.
         if store.is_live(slot) && query.filter.is_none_or(|f| f(slot)) {
-            best.offer(store, slot, distance.distance(query.vector, store.vector(slot)));
+            best.offer(store, slot, q.dist(slot.0));
         }
     }
     best.heap.into_vec()
@@ -108,11 +118,11 @@ fn scan_range(store: &VectorStore, distance: &Distance, query: &Query<'_>, rows:
 /// four at a time, so scattered rows (a filter's matches) stream in about as fast as contiguous ones.
 fn scan_allowed(
     store: &VectorStore,
-    distance: &Distance,
-    query: &Query<'_>,
+    q: &Scorer<'_>,
+    (query, k): (&Query<'_>, usize),
     slots: impl Iterator<Item = Slot>,
 ) -> Vec<Entry> {
-    let mut best = Best { heap: BinaryHeap::with_capacity(query.k + 1), k: query.k, worst: f32::INFINITY };
+    let mut best = Best { heap: BinaryHeap::with_capacity(k + 1), k, worst: f32::INFINITY };
     // The filter runs before the distance so non-matching rows are never read.
     let mut slots = slots.filter(|&slot| query.filter.is_none_or(|f| f(slot)));
     let mut groups = [[Slot(0); GROUP]; 2];
@@ -121,20 +131,19 @@ fn scan_allowed(
         let (this, last) = (turn % 2, (turn + 1) % 2);
         filled[this] = 0;
         for slot in slots.by_ref().take(GROUP) {
-            prefetch_row(store.vector(slot));
+            q.prefetch_row(slot.0);
             groups[this][filled[this]] = slot;
             filled[this] += 1;
         }
         let ready = &groups[last][..filled[last]];
         let mut quads = ready.chunks_exact(4);
         for quad in &mut quads {
-            let rows = [quad[0], quad[1], quad[2], quad[3]].map(|s| store.vector(s));
-            for (&slot, dist) in quad.iter().zip(distance.distance4(query.vector, rows)) {
+            for (&slot, dist) in quad.iter().zip(q.dist4([quad[0].0, quad[1].0, quad[2].0, quad[3].0])) {
                 best.offer(store, slot, dist);
             }
         }
         for &slot in quads.remainder() {
-            best.offer(store, slot, distance.distance(query.vector, store.vector(slot)));
+            best.offer(store, slot, q.dist(slot.0));
         }
         if filled[this] == 0 {
             break;

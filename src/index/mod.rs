@@ -5,6 +5,7 @@
 pub(crate) mod distance;
 pub(crate) mod flat;
 pub(crate) mod hnsw;
+pub(crate) mod scorer;
 pub(crate) mod visited;
 
 use std::cmp::Ordering;
@@ -102,6 +103,25 @@ pub(crate) fn build_index(
     let mut index = new_index(config);
     index.insert(store, 0..store.slots() as u32);
     (index, rejected)
+}
+
+/// Int8 candidates found over the codes, re-ranked by their exact distance to `query` when the
+/// store keeps full-precision rows: the `k` best, closest first (ties by id). Otherwise the
+/// `k` best as found.
+pub(crate) fn rescore(store: &VectorStore, distance: &distance::Distance, query: &[f32], found: &mut Vec<Candidate>, k: usize) {
+    if store.rescores() {
+        for c in found.iter_mut() {
+            c.dist = distance.distance(query, store.f32_row(c.slot));
+        }
+    }
+    found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
+    found.truncate(k);
+}
+
+/// How many candidates an exact scan over int8 codes keeps for rescoring, for `k` results:
+/// codes rank near neighbours a few places apart, so 4x (at least 40) keeps the true `k`.
+pub(crate) fn rescore_pool(store: &VectorStore, k: usize) -> usize {
+    if store.rescores() { k.saturating_mul(4).max(40) } else { k }
 }
 
 /// Builds an empty index for `config`.

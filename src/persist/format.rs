@@ -4,14 +4,15 @@
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC  = 89 'V' 'L' 'C' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//!      8     4  format version (u32) = 3 (2 is still read)
+//!      8     4  format version (u32) = 4 (2 and 3 are still read)
 //!     12     4  flags (u32) = 0, reserved
 //!     16     4  header length H (u32)
 //!     20     4  crc32c of the header bytes (u32)
 //!     24     H  header: UTF-8 JSON (FileHeader), readable without touching the body
 //! 24 + H        sections, each a 32-byte section header followed by its stored bytes:
 //!                 0  4  tag (u32): 1 ids, 2 vectors, 3 live, 4 texts, 5 metadata, 6 hnsw,
-//!                       7 times (format 3), 0 end
+//!                       7 times (format 3), 8 vectors-f16, 9 vectors-int8 (format 4),
+//!                       0 end
 //!                 4  1  codec (u8): 0 none, 1 zstd, 2 gzip
 //!                 5  3  zero
 //!                 8  8  raw length (u64): bytes after decompression
@@ -22,7 +23,9 @@
 //! ```
 //!
 //! Section payloads (raw, before compression), one entry per slot in slot order:
-//! ids `u64`; vectors `dimension` x `f32`; live `u8` (1 live, 0 deleted); texts and metadata
+//! ids `u64`; vectors `dimension` x `f32` (absent when the collection keeps only codes);
+//! vectors-f16 `dimension` x `u16` (IEEE half bits); vectors-int8 `dimension` x `f32` lows,
+//! `dimension` x `f32` steps, then `dimension` x `u8` codes per slot; live `u8` (1 live, 0 deleted); texts and metadata
 //! `u32` length (`u32::MAX` = none) then UTF-8 bytes (metadata as JSON); times `u64` written
 //! and `u64` expiry (Unix ms, `u64::MAX` = never); hnsw, see [`write_graph`].
 
@@ -35,7 +38,7 @@ use crate::config::{IndexType, MAX_ENTRY_BYTES, SimilarityMetric};
 use crate::index::hnsw::graph::{GraphParts, GraphView, MAX_LEVEL};
 
 pub(crate) const MAGIC: [u8; 8] = [0x89, b'V', b'L', b'C', 0x0D, 0x0A, 0x1A, 0x0A];
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 /// The oldest binary version still read (version 1 is the JSON of vectorlite 0.1.x).
 pub(crate) const OLDEST_BINARY_VERSION: u32 = 2;
 /// Bytes before the header JSON.
@@ -68,6 +71,16 @@ pub(crate) struct FileHeader {
     /// The collection's text analysis (absent: the default).
     #[serde(default, skip_serializing_if = "crate::fulltext::TextConfig::is_default")]
     pub text: crate::fulltext::TextConfig,
+    /// Format 4: how vectors are kept (absent: f32, as in every older file).
+    #[serde(default)]
+    pub vector_storage: crate::config::VectorStorage,
+    /// Format 4: int8 only, whether f32 rows are kept for rescoring.
+    #[serde(default = "yes")]
+    pub rescore: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";
@@ -83,6 +96,8 @@ pub(crate) enum Tag {
     Metadata = 5,
     Hnsw = 6,
     Times = 7,
+    VectorsF16 = 8,
+    VectorsInt8 = 9,
 }
 
 impl Tag {
@@ -96,6 +111,8 @@ impl Tag {
             5 => Tag::Metadata,
             6 => Tag::Hnsw,
             7 => Tag::Times,
+            8 => Tag::VectorsF16,
+            9 => Tag::VectorsInt8,
             _ => return None,
         })
     }
@@ -110,6 +127,8 @@ impl Tag {
             Tag::Metadata => "metadata",
             Tag::Hnsw => "hnsw",
             Tag::Times => "times",
+            Tag::VectorsF16 => "vectors-f16",
+            Tag::VectorsInt8 => "vectors-int8",
         }
     }
 }
@@ -288,6 +307,10 @@ pub(crate) fn write_f32s(w: &mut dyn Write, values: &[f32]) -> io::Result<()> {
     } else {
         write_chunked(w, values.iter().copied(), f32::to_le_bytes)
     }
+}
+
+pub(crate) fn write_u16s(w: &mut dyn Write, values: &[u16]) -> io::Result<()> {
+    write_chunked(w, values.iter().copied(), u16::to_le_bytes)
 }
 
 pub(crate) fn write_u32s(w: &mut dyn Write, values: impl Iterator<Item = u32>) -> io::Result<()> {
@@ -525,6 +548,10 @@ pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Res
         left -= take as u64;
     }
     Ok(())
+}
+
+pub(crate) fn read_u16s(r: &mut dyn Read, count: u64) -> Result<Vec<u16>, FormatError> {
+    read_chunked(r, count, u16::from_le_bytes)
 }
 
 pub(crate) fn read_u8s(r: &mut dyn Read, count: u64) -> Result<Vec<u8>, FormatError> {

@@ -166,7 +166,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
         let start = vectors.len();
         vectors.extend(r.values.iter().map(|&x| x as f32));
         let row = &mut vectors[start..];
-        crate::vector::check(row, dim, metric).map_err(|e| corrupt(format!("record {}: {e}", r.id)))?;
+        crate::vector::check(row, &config).map_err(|e| corrupt(format!("record {}: {e}", r.id)))?;
         if metric == SimilarityMetric::Cosine {
             crate::vector::normalize(row);
         }
@@ -181,7 +181,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
     }
     let store = VectorStore::from_columns(
         dim,
-        vectors,
+        (Some(vectors), crate::codes::Codes::None),
         ids,
         vec![true; n],
         texts,

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::format::{self, FileHeader, FormatError, Preamble, Sections, Tag};
 use super::{LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
-use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES};
+use crate::codes::{Codes, Int8Codes};
+use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, VectorStorage};
 use crate::index::hnsw::graph::{Graph, GraphParts};
 use crate::index::{VectorIndex, build_index};
 use crate::store::{MAX_SLOTS, Times, VectorStore};
@@ -122,6 +123,8 @@ pub(crate) fn save(
         embedding_model: view.embedding_model.map(str::to_owned),
         default_ttl_seconds: view.config.default_ttl_seconds,
         text: view.config.text,
+        vector_storage: view.config.vector_storage,
+        rescore: view.config.rescore,
     };
     let rows = store.slots() as u64;
     let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8 + 16);
@@ -136,7 +139,18 @@ pub(crate) fn save(
                 })
             };
         section(w, Tag::Ids, &|raw| format::write_u64s(raw, store.ids().iter().copied()))?;
-        section(w, Tag::Vectors, &|raw| format::write_f32s(raw, store.vectors()))?;
+        if let Some(rows) = store.f32_rows() {
+            section(w, Tag::Vectors, &|raw| format::write_f32s(raw, rows))?;
+        }
+        match store.codes() {
+            Codes::None => {}
+            Codes::F16(bits) => section(w, Tag::VectorsF16, &|raw| format::write_u16s(raw, bits))?,
+            Codes::Int8(c) => section(w, Tag::VectorsInt8, &|raw| {
+                format::write_f32s(raw, c.lo())?;
+                format::write_f32s(raw, c.step())?;
+                raw.write_all(c.codes())
+            })?,
+        }
         section(w, Tag::Live, &|raw| {
             raw.write_all(&store.live().iter().map(|&l| u8::from(l)).collect::<Vec<_>>())
         })?;
@@ -255,6 +269,8 @@ pub(crate) fn load_from(
         index: header.index,
         default_ttl_seconds: header.default_ttl_seconds,
         text: header.text,
+        vector_storage: header.vector_storage,
+        rescore: header.rescore,
     };
     let bad_header = |reason: String| err("header", 0, format::corrupt(reason));
     if config.validate().is_err() || header.dimension > MAX_DIMENSION {
@@ -284,13 +300,15 @@ pub(crate) fn load_from(
         let allowed = match h.tag {
             Tag::Ids => n.checked_mul(8),
             Tag::Vectors => n.checked_mul(dim * 4),
+            Tag::VectorsF16 => n.checked_mul(dim * 2),
+            Tag::VectorsInt8 => n.checked_mul(dim).and_then(|c| c.checked_add(8 * dim)),
             Tag::Live => Some(n),
             Tag::Times => n.checked_mul(16),
             Tag::Texts | Tag::Metadata => n.checked_mul(4 + MAX_ENTRY_BYTES as u64),
             Tag::Hnsw => Some(format::max_graph_bytes(n, m)),
             Tag::End => Some(0),
         };
-        let fixed = matches!(h.tag, Tag::Ids | Tag::Vectors | Tag::Live | Tag::Times);
+        let fixed = !matches!(h.tag, Tag::Texts | Tag::Metadata | Tag::Hnsw | Tag::End);
         match allowed {
             Some(a) if h.raw_len == a || (!fixed && h.raw_len <= a) => {}
             _ => {
@@ -317,6 +335,22 @@ pub(crate) fn load_from(
                     .map_err(|_| fail(format::corrupt(format!("cannot allocate {} vectors", n))))?;
                 sections.read(&h, |raw| format::read_f32s(raw, n * dim, &mut v)).map_err(fail)?;
                 columns.vectors = Some(v);
+            }
+            Tag::VectorsF16 => {
+                let bits = sections.read(&h, |raw| format::read_u16s(raw, n * dim)).map_err(fail)?;
+                columns.codes = Some(Codes::F16(bits));
+            }
+            Tag::VectorsInt8 => {
+                let codes = sections
+                    .read(&h, |raw| {
+                        let (mut lo, mut step) = (Vec::new(), Vec::new());
+                        format::read_f32s(raw, dim, &mut lo)?;
+                        format::read_f32s(raw, dim, &mut step)?;
+                        let codes = format::read_u8s(raw, n * dim)?;
+                        Int8Codes::from_parts(dim as usize, lo, step, codes).map_err(format::corrupt)
+                    })
+                    .map_err(fail)?;
+                columns.codes = Some(Codes::Int8(codes));
             }
             Tag::Times => {
                 let words = sections.read(&h, |raw| format::read_u64s(raw, n * 2)).map_err(fail)?;
@@ -365,14 +399,25 @@ pub(crate) fn load_from(
         (None, 2) => Some(vec![Times::default(); n as usize]),
         (times, _) => times,
     };
+    // The vector sections the configuration calls for, and no others.
+    let vectors = match (config.keeps_f32(), columns.vectors, columns.codes, config.vector_storage) {
+        (true, Some(v), None, VectorStorage::F32) => Some((Some(v), Codes::None)),
+        (keeps, v, Some(c @ Codes::F16(_)), VectorStorage::F16) if !keeps && v.is_none() => Some((None, c)),
+        (keeps, v, Some(c @ Codes::Int8(_)), VectorStorage::Int8) if keeps == v.is_some() => Some((v, c)),
+        _ => None,
+    };
     let (Some(ids), Some(vectors), Some(live), Some(texts), Some(metadata), Some(times)) =
-        (columns.ids, columns.vectors, columns.live, columns.texts, columns.metadata, times)
+        (columns.ids, vectors, columns.live, columns.texts, columns.metadata, times)
     else {
         return Err(PersistenceError::Corrupt {
             path: path.into(),
             section: "end",
             offset: end,
-            reason: "a required section (ids, vectors, live, texts, metadata, times) is missing".into(),
+            reason: format!(
+                "a required section (ids, the vectors of {} storage, live, texts, metadata, times) is \
+                 missing, or a vector section it does not use is present",
+                config.vector_storage
+            ),
         });
     };
     let records =
@@ -411,6 +456,7 @@ pub(crate) fn load_from(
 struct Columns {
     ids: Option<Vec<u64>>,
     vectors: Option<Vec<f32>>,
+    codes: Option<Codes>,
     live: Option<Vec<bool>>,
     texts: Option<Vec<Option<String>>>,
     metadata: Option<Vec<Option<Value>>>,

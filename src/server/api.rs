@@ -27,6 +27,11 @@ pub struct CreateCollection {
     /// Keyword search: `{"stemming": true, "stop_words": true, "k1": 1.2, "b": 0.75}`
     /// (default: no stemming, no stop words).
     pub text: Option<crate::fulltext::TextConfig>,
+    /// `f32` (default), `f16` (half the memory) or `int8` (a quarter, plus the f32 copy when
+    /// `rescore`).
+    pub vector_storage: Option<String>,
+    /// `int8` only: keep f32 vectors and rescore candidates with them (default true).
+    pub rescore: Option<bool>,
 }
 
 /// One record to write; `id` optional (assigned when absent). `ttl_seconds` or `expires_at`

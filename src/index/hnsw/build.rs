@@ -5,6 +5,7 @@
 use super::HnswIndex;
 use super::search::{Beam, Scratch};
 use crate::index::Candidate;
+use crate::index::scorer::Scorer;
 use crate::store::{Slot, VectorStore};
 
 impl HnswIndex {
@@ -15,10 +16,10 @@ impl HnswIndex {
             self.graph.promote_entry(slot, level);
             return;
         };
-        let q = store.vector(Slot(slot));
-        let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+        let q = &Scorer::for_row(store, &self.distance, Slot(slot));
+        let mut cur = Candidate { dist: q.dist(ep), slot: Slot(ep) };
         for lc in (level.saturating_add(1)..=top).rev() {
-            cur = self.greedy_closest(store, q, cur, lc, &mut s.links);
+            cur = self.greedy_closest(q, cur, lc, &mut s.links);
         }
         // Link the new node on every layer before any node links back to it: a node reachable
         // on an upper layer before it has lower-layer links would trap concurrent walks there,
@@ -30,11 +31,11 @@ impl HnswIndex {
             // Tombstones guide the walk but do not become new neighbours, unless the walk
             // reaches nothing else: a node linked to nothing could never be found.
             let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
-            self.search_layer(store, q, beam, |n| store.is_live(n), s);
+            self.search_layer(q, beam, |n| store.is_live(n), s);
             s.found.retain(|c| c.slot.0 != slot);
             if s.found.is_empty() {
                 let beam = Beam { entry: cur, ef: self.params.ef_construction, level: lc };
-                self.search_layer(store, q, beam, |_| true, s);
+                self.search_layer(q, beam, |_| true, s);
                 s.found.retain(|c| c.slot.0 != slot);
             }
             let chosen = &mut selected[usize::from(lc)];
@@ -99,26 +100,24 @@ impl HnswIndex {
                 if reached[x as usize] {
                     continue;
                 }
-                let q = store.vector(Slot(x));
-                let start = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+                let q = &Scorer::for_row(store, &self.distance, Slot(x));
+                let start = Candidate { dist: q.dist(ep), slot: Slot(ep) };
                 let mut cur = start;
                 for level in (1..=top).rev() {
-                    cur = self.greedy_closest(store, q, cur, level, &mut s.links);
+                    cur = self.greedy_closest(q, cur, level, &mut s.links);
                 }
                 // The upper layers may lead into the stranded group itself.
                 let entry = if reached[cur.slot.index()] { cur } else { start };
                 let beam = Beam { entry, ef: self.params.ef_construction, level: 0 };
-                self.search_layer(store, q, beam, |n| reached[n.index()] && store.is_live(n), s);
+                self.search_layer(q, beam, |n| reached[n.index()] && store.is_live(n), s);
                 let Some(&host) = s.found.first() else { continue };
                 {
                     let _guard = self.graph.lock(host.slot.0);
                     if !self.graph.try_push_link(host.slot.0, 0, x) {
-                        let hv = store.vector(host.slot);
+                        let hv = Scorer::for_row(store, &self.distance, host.slot);
                         self.graph.links_into(host.slot.0, 0, &mut s.links);
                         let farthest =
-                            s.links.iter().enumerate().max_by(|a, b| {
-                                self.dist(store, hv, *a.1).total_cmp(&self.dist(store, hv, *b.1))
-                            });
+                            s.links.iter().enumerate().max_by(|a, b| hv.dist(*a.1).total_cmp(&hv.dist(*b.1)));
                         if let Some((i, _)) = farthest {
                             s.links[i] = x;
                             self.graph.set_links(host.slot.0, 0, s.links.iter().copied());
@@ -149,8 +148,8 @@ impl HnswIndex {
             if out.len() >= m {
                 break;
             }
-            let cv = store.vector(c.slot);
-            if out.iter().all(|r| self.distance.distance(cv, store.vector(r.slot)) >= c.dist) {
+            let cv = Scorer::for_row(store, &self.distance, c.slot);
+            if out.iter().all(|r| cv.dist(r.slot.0) >= c.dist) {
                 out.push(c);
             }
         }
@@ -163,12 +162,12 @@ impl HnswIndex {
         if self.graph.try_push_link(node, level, new.slot.0) {
             return;
         }
-        let nv = store.vector(Slot(node));
+        let nv = Scorer::for_row(store, &self.distance, Slot(node));
         self.graph.links_into(node, level, &mut s.links);
         s.pruned.clear();
         s.pruned.push(new);
         let pruned = &mut s.pruned;
-        self.for_each_distance(store, nv, &s.links, |l, dist| pruned.push(Candidate { dist, slot: Slot(l) }));
+        Self::for_each_distance(&nv, &s.links, |l, dist| pruned.push(Candidate { dist, slot: Slot(l) }));
         s.pruned.sort_unstable();
         self.select_neighbours(store, &s.pruned, self.graph.max_links(level), &mut s.kept);
         self.graph.set_links(node, level, s.kept.iter().map(|c| c.slot.0));

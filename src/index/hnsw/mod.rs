@@ -18,6 +18,7 @@ mod build;
 pub(crate) mod graph;
 mod search;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use parking_lot::Mutex;
@@ -28,6 +29,7 @@ use self::graph::{Graph, MAX_LEVEL};
 use self::search::with_scratch;
 use super::distance::Distance;
 use super::flat::exact_scan;
+use super::scorer::Scorer;
 use super::{Candidate, Query, VectorIndex};
 use crate::bitmap::Bitmap;
 use crate::config::{HnswParams, IndexType};
@@ -103,8 +105,8 @@ impl HnswIndex {
             return exact_scan(store, &self.distance, query);
         }
         let accept = |slot: Slot| query.filter.is_none_or(|f| f(slot));
-        let found =
-            with_scratch(|s| self.knn_allowed(store, query.vector, (query.k, ef), allowed, &accept, s));
+        let q = &Scorer::new(store, &self.distance, Cow::Borrowed(query.vector));
+        let found = with_scratch(|s| self.knn_allowed(store, q, (query.k, ef), allowed, &accept, s));
         if found.len() < query.k.min(matches) { exact_scan(store, &self.distance, query) } else { found }
     }
 
@@ -195,16 +197,15 @@ impl VectorIndex for HnswIndex {
         if let Some(allowed) = query.allowed {
             return self.search_allowed_set(store, query, ef, allowed);
         }
+        let q = &Scorer::new(store, &self.distance, Cow::Borrowed(query.vector));
         let Some(filter) = query.filter else {
-            return with_scratch(|s| {
-                self.knn(store, query.vector, query.k, ef, |slot| store.is_live(slot), s)
-            });
+            return with_scratch(|s| self.knn(store, q, (query.k, ef), |slot| store.is_live(slot), s));
         };
         let accept = |slot: Slot| store.is_live(slot) && filter(slot);
         if Self::prefers_exact_scan(store, ef, &accept) {
             return exact_scan(store, &self.distance, query);
         }
-        let found = with_scratch(|s| self.knn(store, query.vector, query.k, ef, accept, s));
+        let found = with_scratch(|s| self.knn(store, q, (query.k, ef), accept, s));
         if found.len() < query.k { exact_scan(store, &self.distance, query) } else { found }
     }
 
@@ -254,7 +255,7 @@ mod tests {
             assert!(unreachable.is_empty(), "round {round}: unreachable nodes: {unreachable:?}");
             for slot in 0..500u32 {
                 let query =
-                    Query { vector: store.vector(Slot(slot)), k: 1, ef: None, filter: None, allowed: None };
+                    Query { vector: &store.vector(Slot(slot)), k: 1, ef: None, filter: None, allowed: None };
                 assert_eq!(index.search(&store, &query)[0].slot, Slot(slot), "round {round}");
             }
         }
@@ -306,7 +307,8 @@ mod tests {
                     &index.distance,
                     &Query { vector: q, k: 10, ef: None, filter: None, allowed: Some(allowed) },
                 );
-                let walk = with_scratch(|s| index.knn_allowed(&store, q, (10, 64), allowed, &|_| true, s));
+                let scorer = Scorer::new(&store, &index.distance, Cow::Borrowed(q));
+                let walk = with_scratch(|s| index.knn_allowed(&store, &scorer, (10, 64), allowed, &|_| true, s));
                 assert!(
                     walk.iter().all(|c| allowed.contains(c.slot.index())),
                     "{name}: a result outside the set"

@@ -8,9 +8,9 @@ use std::collections::BinaryHeap;
 
 use super::HnswIndex;
 use crate::bitmap::Bitmap;
-use crate::index::Candidate;
-use crate::index::distance::prefetch;
+use crate::index::scorer::Scorer;
 use crate::index::visited::VisitedSet;
+use crate::index::{Candidate, rescore};
 use crate::store::{Slot, VectorStore};
 
 /// Reusable buffers for one search or insert.
@@ -60,41 +60,28 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 impl HnswIndex {
-    #[inline(always)]
-    pub(super) fn dist(&self, store: &VectorStore, q: &[f32], slot: u32) -> f32 {
-        self.distance.distance(q, store.vector(Slot(slot)))
-    }
-
-    /// Calls `f(slot, distance)` for each of `slots`, four at a time (see `Distance::distance4`)
+    /// Calls `f(slot, distance)` for each of `slots`, four at a time (see `Scorer::dist4`)
     /// after prefetching them all, so their rows stream from memory together.
     #[inline(always)]
-    pub(super) fn for_each_distance(
-        &self,
-        store: &VectorStore,
-        q: &[f32],
-        slots: &[u32],
-        mut f: impl FnMut(u32, f32),
-    ) {
+    pub(super) fn for_each_distance(q: &Scorer<'_>, slots: &[u32], mut f: impl FnMut(u32, f32)) {
         for &n in slots {
-            prefetch(store.vector(Slot(n)).as_ptr());
+            q.prefetch(n);
         }
         let mut quads = slots.chunks_exact(4);
         for quad in &mut quads {
-            let rows = [quad[0], quad[1], quad[2], quad[3]].map(|n| store.vector(Slot(n)));
-            for (&n, d) in quad.iter().zip(self.distance.distance4(q, rows)) {
+            for (&n, d) in quad.iter().zip(q.dist4([quad[0], quad[1], quad[2], quad[3]])) {
                 f(n, d);
             }
         }
         for &n in quads.remainder() {
-            f(n, self.dist(store, q, n));
+            f(n, q.dist(n));
         }
     }
 
     /// Greedy walk on one layer to the node closest to `q` (Algorithm 2 with ef = 1).
     pub(super) fn greedy_closest(
         &self,
-        store: &VectorStore,
-        q: &[f32],
+        q: &Scorer<'_>,
         mut cur: Candidate,
         level: u8,
         links: &mut Vec<u32>,
@@ -102,7 +89,7 @@ impl HnswIndex {
         loop {
             let mut moved = false;
             self.graph.links_into(cur.slot.0, level, links);
-            self.for_each_distance(store, q, links, |n, d| {
+            Self::for_each_distance(q, links, |n, d| {
                 if d < cur.dist {
                     cur = Candidate { dist: d, slot: Slot(n) };
                     moved = true;
@@ -119,8 +106,7 @@ impl HnswIndex {
     /// records keep the graph connected without being returned. Leaves results in `s.found`.
     pub(super) fn search_layer(
         &self,
-        store: &VectorStore,
-        q: &[f32],
+        q: &Scorer<'_>,
         Beam { entry, ef, level }: Beam,
         accept: impl Fn(Slot) -> bool,
         s: &mut Scratch,
@@ -142,7 +128,7 @@ impl HnswIndex {
             self.graph.links_into(c.slot.0, level, &mut s.links);
             s.links.retain(|&n| s.visited.insert(n));
             let links = std::mem::take(&mut s.links);
-            self.for_each_distance(store, q, &links, |n, d| {
+            Self::for_each_distance(q, &links, |n, d| {
                 if s.results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, slot: Slot(n) };
                     s.candidates.push(Reverse(cand));
@@ -173,8 +159,7 @@ impl HnswIndex {
     /// `accept` has the last word on results. Leaves results in `s.found`.
     fn search_allowed(
         &self,
-        store: &VectorStore,
-        q: &[f32],
+        q: &Scorer<'_>,
         ef: usize,
         (allowed, accept): (&Bitmap, &dyn Fn(Slot) -> bool),
         seeds: &[u32],
@@ -186,7 +171,7 @@ impl HnswIndex {
         s.results.clear();
         for &seed in seeds {
             if s.visited.insert(seed) {
-                let c = Candidate { dist: self.dist(store, q, seed), slot: Slot(seed) };
+                let c = Candidate { dist: q.dist(seed), slot: Slot(seed) };
                 s.candidates.push(Reverse(c));
                 if allowed.contains(seed as usize) && accept(c.slot) {
                     s.results.push(c);
@@ -228,7 +213,7 @@ impl HnswIndex {
                 }
             }
             let gathered = std::mem::take(&mut s.gathered);
-            self.for_each_distance(store, q, &gathered, |n, d| {
+            Self::for_each_distance(q, &gathered, |n, d| {
                 if s.results.len() < ef || d < bound {
                     let cand = Candidate { dist: d, slot: Slot(n) };
                     s.candidates.push(Reverse(cand));
@@ -257,16 +242,16 @@ impl HnswIndex {
     pub(super) fn knn_allowed(
         &self,
         store: &VectorStore,
-        q: &[f32],
+        q: &Scorer<'_>,
         (k, ef): (usize, usize),
         allowed: &Bitmap,
         accept: &dyn Fn(Slot) -> bool,
         s: &mut Scratch,
     ) -> Vec<Candidate> {
         let Some((ep, top)) = self.graph.entry() else { return Vec::new() };
-        let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+        let mut cur = Candidate { dist: q.dist(ep), slot: Slot(ep) };
         for level in (1..=top).rev() {
-            cur = self.greedy_closest(store, q, cur, level, &mut s.links);
+            cur = self.greedy_closest(q, cur, level, &mut s.links);
         }
         let mut seeds = [cur.slot.0; 1 + FILTER_SEEDS];
         let n = allowed.len();
@@ -275,15 +260,14 @@ impl HnswIndex {
                 *seed = row as u32;
             }
         }
-        self.search_allowed(store, q, ef.max(k), (allowed, accept), &seeds, s);
-        Self::best_k(store, k, s)
+        self.search_allowed(q, ef.max(k), (allowed, accept), &seeds, s);
+        self.best_k(store, q, k, s)
     }
 
-    /// The `k` best of `s.found`; equal distances rank by the user's id, as in exact search.
-    fn best_k(store: &VectorStore, k: usize, s: &mut Scratch) -> Vec<Candidate> {
-        s.found
-            .sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
-        s.found.truncate(k);
+    /// The `k` best of `s.found` (rescored when the store keeps f32 rows behind int8 codes);
+    /// equal distances rank by the user's id, as in exact search.
+    fn best_k(&self, store: &VectorStore, q: &Scorer<'_>, k: usize, s: &mut Scratch) -> Vec<Candidate> {
+        rescore(store, &self.distance, q.query(), &mut s.found, k);
         s.found.clone()
     }
 
@@ -291,18 +275,17 @@ impl HnswIndex {
     pub(super) fn knn(
         &self,
         store: &VectorStore,
-        q: &[f32],
-        k: usize,
-        ef: usize,
+        q: &Scorer<'_>,
+        (k, ef): (usize, usize),
         accept: impl Fn(Slot) -> bool,
         s: &mut Scratch,
     ) -> Vec<Candidate> {
         let Some((ep, top)) = self.graph.entry() else { return Vec::new() };
-        let mut cur = Candidate { dist: self.dist(store, q, ep), slot: Slot(ep) };
+        let mut cur = Candidate { dist: q.dist(ep), slot: Slot(ep) };
         for level in (1..=top).rev() {
-            cur = self.greedy_closest(store, q, cur, level, &mut s.links);
+            cur = self.greedy_closest(q, cur, level, &mut s.links);
         }
-        self.search_layer(store, q, Beam { entry: cur, ef: ef.max(k), level: 0 }, accept, s);
-        Self::best_k(store, k, s)
+        self.search_layer(q, Beam { entry: cur, ef: ef.max(k), level: 0 }, accept, s);
+        self.best_k(store, q, k, s)
     }
 }

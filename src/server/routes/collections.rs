@@ -71,6 +71,8 @@ pub(crate) async fn create_collection(
         index: index_from(req.index, req.index_type)?,
         default_ttl_seconds: req.default_ttl_seconds,
         text: req.text.unwrap_or_default(),
+        vector_storage: req.vector_storage.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+        rescore: req.rescore.unwrap_or(true),
     };
     let name = req.name;
     let info = state.blocking(move || Ok(client.create_collection(&name, config)?.info())).await?;
