@@ -19,3 +19,4 @@ mod persist;
 mod search;
 #[cfg(feature = "server")]
 mod server;
+mod storage;
