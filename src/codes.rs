@@ -170,7 +170,12 @@ impl Int8Codes {
     /// Codes read from a file: the ranges must be finite and increasing, there must be one
     /// code per value, and every decoded row must stay within the norm limit (twice
     /// [`crate::vector::MAX_NORM`], leaving room for rounding).
-    pub(crate) fn from_parts(dim: usize, lo: Vec<f32>, step: Vec<f32>, codes: Vec<u8>) -> Result<Self, String> {
+    pub(crate) fn from_parts(
+        dim: usize,
+        lo: Vec<f32>,
+        step: Vec<f32>,
+        codes: Vec<u8>,
+    ) -> Result<Self, String> {
         if dim == 0 || lo.len() != dim || step.len() != dim || !codes.len().is_multiple_of(dim) {
             return Err("int8 ranges or codes do not match the dimension".into());
         }
@@ -317,7 +322,11 @@ mod tests {
                 let got = decoded(&codes, r, d);
                 for (j, (&x, &y)) in data[r * d..(r + 1) * d].iter().zip(&got).enumerate() {
                     let slack = if keep_f32 { 0.5 } else { 2.0 };
-                    assert!((x - y).abs() <= slack * c.step()[j] * 1.001 + 1e-6, "keep {keep_f32} row {r} dim {j}: {x} vs {y}, step {}", c.step()[j]);
+                    assert!(
+                        (x - y).abs() <= slack * c.step()[j] * 1.001 + 1e-6,
+                        "keep {keep_f32} row {r} dim {j}: {x} vs {y}, step {}",
+                        c.step()[j]
+                    );
                     checked += 1;
                 }
                 let sq: f32 = got.iter().map(|v| v * v).sum();
@@ -326,7 +335,11 @@ mod tests {
             assert_eq!(checked, n * d);
             // The ranges hold every row, with headroom, and never more than twice the data's.
             for j in 0..d {
-                let (lo, hi) = data.iter().skip(j).step_by(d).fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                let (lo, hi) = data
+                    .iter()
+                    .skip(j)
+                    .step_by(d)
+                    .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
                 let (clo, chi) = (c.lo()[j], c.lo()[j] + 255.0 * c.step()[j]);
                 assert!(clo <= lo && chi >= hi, "dim {j}");
                 assert!(chi - clo <= 2.0 * (hi - lo), "dim {j}: range {clo}..{chi} for data {lo}..{hi}");
@@ -363,10 +376,14 @@ mod tests {
         assert!(Int8Codes::from_parts(2, vec![0.0; 2], vec![0.1; 2], vec![1, 2, 3]).is_err(), "ragged codes");
         assert!(Int8Codes::from_parts(2, vec![f32::NAN, 0.0], vec![0.1; 2], vec![]).is_err());
         assert!(Int8Codes::from_parts(2, vec![0.0; 2], vec![-1.0, 0.1], vec![]).is_err(), "decreasing");
-        assert!(Int8Codes::from_parts(2, vec![0.0; 2], vec![f32::MAX, 0.1], vec![]).is_err(), "overflowing range");
+        assert!(
+            Int8Codes::from_parts(2, vec![0.0; 2], vec![f32::MAX, 0.1], vec![]).is_err(),
+            "overflowing range"
+        );
         let big = Int8Codes::from_parts(1, vec![0.0], vec![1e17], vec![255]);
         assert!(big.is_err_and(|e| e.contains("norm")));
-        let ok = Int8Codes::from_parts(2, vec![-1.0, 0.0], vec![0.01, 0.02], vec![0, 255, 100, 50]).expect("valid");
+        let ok = Int8Codes::from_parts(2, vec![-1.0, 0.0], vec![0.01, 0.02], vec![0, 255, 100, 50])
+            .expect("valid");
         assert_eq!(ok.sq_norms().len(), 2);
         assert!((ok.sq_norms()[0] - (1.0 + 5.1f32 * 5.1)).abs() < 1e-3);
     }

@@ -77,7 +77,9 @@ impl std::str::FromStr for VectorStorage {
             "f32" | "float32" => Ok(Self::F32),
             "f16" | "float16" | "half" => Ok(Self::F16),
             "int8" | "i8" => Ok(Self::Int8),
-            _ => Err(invalid("vector_storage", format!("'{s}' is not a vector storage; use f32, f16 or int8"))),
+            _ => {
+                Err(invalid("vector_storage", format!("'{s}' is not a vector storage; use f32, f16 or int8")))
+            }
         }
     }
 }

@@ -351,7 +351,13 @@ impl VectorStore {
     }
 
     /// Appends everything of a row but its vector, which the caller has just appended.
-    fn push_attributes(&mut self, id: u64, text: Option<String>, metadata: Option<Value>, times: Times) -> Slot {
+    fn push_attributes(
+        &mut self,
+        id: u64,
+        text: Option<String>,
+        metadata: Option<Value>,
+        times: Times,
+    ) -> Slot {
         debug_assert!(!self.id_to_slot.contains_key(&id));
         debug_assert!(self.ids.len() < MAX_SLOTS);
         let slot = Slot(self.ids.len() as u32);

@@ -94,7 +94,8 @@ mod tests {
 
     #[test]
     fn checks_reject_what_would_break_the_maths() {
-        let check = |v: &[f32], d: usize, m: SimilarityMetric| check(v, &CollectionConfig::new(d).with_metric(m));
+        let check =
+            |v: &[f32], d: usize, m: SimilarityMetric| check(v, &CollectionConfig::new(d).with_metric(m));
         let c = SimilarityMetric::Cosine;
         assert!(check(&[1.0, 2.0], 2, c).is_ok());
         assert!(matches!(check(&[1.0], 2, c), Err(Error::DimensionMismatch { expected: 2, actual: 1 })));
@@ -107,12 +108,21 @@ mod tests {
 
     #[test]
     fn f16_storage_refuses_values_it_cannot_hold_unless_they_are_normalised() {
-        let f16 = |m: SimilarityMetric| CollectionConfig::new(2).with_metric(m).with_storage(VectorStorage::F16, true);
+        let f16 = |m: SimilarityMetric| {
+            CollectionConfig::new(2).with_metric(m).with_storage(VectorStorage::F16, true)
+        };
         let dot = f16(SimilarityMetric::DotProduct);
         assert!(check(&[65_504.0, -65_504.0], &dot).is_ok());
         let e = check(&[1.0, -70_000.0], &dot).expect_err("beyond f16");
-        assert!(matches!(e, Error::InvalidParameter { name: "vector", .. }) && e.to_string().contains("position 1"), "{e}");
-        assert!(check(&[1.0, -70_000.0], &f16(SimilarityMetric::Cosine)).is_ok(), "cosine rows are normalised first");
+        assert!(
+            matches!(e, Error::InvalidParameter { name: "vector", .. })
+                && e.to_string().contains("position 1"),
+            "{e}"
+        );
+        assert!(
+            check(&[1.0, -70_000.0], &f16(SimilarityMetric::Cosine)).is_ok(),
+            "cosine rows are normalised first"
+        );
         let int8 = CollectionConfig::new(2).with_storage(VectorStorage::Int8, false);
         assert!(check(&[1e9, 0.0], &int8).is_ok());
     }

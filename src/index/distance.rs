@@ -64,7 +64,9 @@ pub(crate) fn dot_u8_kernel() -> DotU8Fn {
     *BEST.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
+            if std::arch::is_x86_feature_detected!("avx512vnni")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+            {
                 return x86::dot_u8_vnni;
             }
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -347,12 +349,18 @@ mod x86 {
                         i += 16;
                     }
                 }
-                let tail: f32 = q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
+                let tail: f32 =
+                    q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
                 $finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + tail)
             }
         };
     }
-    kernel_f16_512!(f16_dot_avx512_neg, |x, y, acc| _mm512_fmadd_ps(x, y, acc), |x: f32, y: f32| x * y, |s: f32| -s);
+    kernel_f16_512!(
+        f16_dot_avx512_neg,
+        |x, y, acc| _mm512_fmadd_ps(x, y, acc),
+        |x: f32, y: f32| x * y,
+        |s: f32| -s
+    );
     kernel_f16_512!(
         f16_l2sq_avx512,
         |x, y, acc| {
@@ -396,12 +404,18 @@ mod x86 {
                 let s = _mm_add_ps(_mm256_extractf128_ps(sum, 1), _mm256_castps256_ps128(sum));
                 let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
                 let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-                let tail: f32 = q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
+                let tail: f32 =
+                    q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
                 $finish(_mm_cvtss_f32(s) + tail)
             }
         };
     }
-    kernel_f16_256!(f16_dot_avx2_neg, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |x: f32, y: f32| x * y, |s: f32| -s);
+    kernel_f16_256!(
+        f16_dot_avx2_neg,
+        |x, y, acc| _mm256_fmadd_ps(x, y, acc),
+        |x: f32, y: f32| x * y,
+        |s: f32| -s
+    );
     kernel_f16_256!(
         f16_l2sq_avx2,
         |x, y, acc| {
@@ -659,8 +673,10 @@ mod tests {
         for set in sets() {
             for &n in &lens {
                 let q = pseudo_random(n, n as u32);
-                let row: Vec<u16> =
-                    pseudo_random(n, n as u32 + 3).iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                let row: Vec<u16> = pseudo_random(n, n as u32 + 3)
+                    .iter()
+                    .map(|&x| half::f16::from_f32(x).to_bits())
+                    .collect();
                 let widened: Vec<f32> = row.iter().map(|&b| f16_value(b)).collect();
                 for (name, simd, scalar) in [
                     ("dot", set.f16_neg_dot, SCALAR.neg_dot),
@@ -669,7 +685,11 @@ mod tests {
                 ] {
                     // The reference: the f32 kernel over the widened row.
                     let (got, want) = (simd(&q, &row), scalar(&q, &widened));
-                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} {name} n={n}: {got} vs {want}", set.name);
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{} {name} n={n}: {got} vs {want}",
+                        set.name
+                    );
                     checked += 1;
                 }
             }

@@ -93,7 +93,8 @@ pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query
     .concat();
     best.sort_unstable();
     best.truncate(pool);
-    let mut found: Vec<Candidate> = best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect();
+    let mut found: Vec<Candidate> =
+        best.into_iter().map(|e| Candidate { dist: e.dist, slot: e.slot }).collect();
     if pool > query.k {
         rescore(store, distance, query.vector, &mut found, query.k);
     }
@@ -102,7 +103,12 @@ pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query
 
 /// The best `k` live rows of `rows` that pass the query's filter, unsorted. Rows are read in
 /// order, which the hardware prefetches on its own.
-fn scan_range(store: &VectorStore, q: &Scorer<'_>, (query, k): (&Query<'_>, usize), rows: Range<usize>) -> Vec<Entry> {
+fn scan_range(
+    store: &VectorStore,
+    q: &Scorer<'_>,
+    (query, k): (&Query<'_>, usize),
+    rows: Range<usize>,
+) -> Vec<Entry> {
     let mut best = Best { heap: BinaryHeap::with_capacity(k + 1), k, worst: f32::INFINITY };
     for slot in rows.map(|i| Slot(i as u32)) {
         // The filter runs before the distance so non-matching rows are never read.

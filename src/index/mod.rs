@@ -108,7 +108,13 @@ pub(crate) fn build_index(
 /// Int8 candidates found over the codes, re-ranked by their exact distance to `query` when the
 /// store keeps full-precision rows: the `k` best, closest first (ties by id). Otherwise the
 /// `k` best as found.
-pub(crate) fn rescore(store: &VectorStore, distance: &distance::Distance, query: &[f32], found: &mut Vec<Candidate>, k: usize) {
+pub(crate) fn rescore(
+    store: &VectorStore,
+    distance: &distance::Distance,
+    query: &[f32],
+    found: &mut Vec<Candidate>,
+    k: usize,
+) {
     if store.rescores() {
         for c in found.iter_mut() {
             c.dist = distance.distance(query, store.f32_row(c.slot));

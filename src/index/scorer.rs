@@ -110,8 +110,11 @@ impl<'a> Int8Query<'a> {
         let offset: f64 = query.iter().zip(lo).map(|(&q, &l)| f64::from(q) * f64::from(l)).sum();
         let largest = query.iter().zip(step).map(|(&q, &s)| (q * s).abs()).fold(0f32, f32::max);
         let scale = if largest > 0.0 && largest.is_finite() { largest / 127.0 } else { 1.0 };
-        let weights =
-            query.iter().zip(step).map(|(&q, &s)| ((q * s) / scale).round().clamp(-127.0, 127.0) as i8).collect();
+        let weights = query
+            .iter()
+            .zip(step)
+            .map(|(&q, &s)| ((q * s) / scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
         // Int8 collections are cosine, dot or euclidean (the config refuses manhattan).
         let euclidean = (metric == SimilarityMetric::Euclidean).then(|| {
             let sq: f64 = query.iter().map(|&q| f64::from(q) * f64::from(q)).sum();

@@ -335,7 +335,8 @@ pub(crate) fn write_opt_bytes(w: &mut dyn Write, bytes: Option<&[u8]>) -> io::Re
 /// What the preamble says: a header of a version this reader knows, a newer version, or not
 /// our file at all.
 pub(crate) enum Preamble {
-    Known(Box<FileHeader>),
+    /// The header, and the offset of the first section (the preamble plus the header's bytes).
+    Known(Box<FileHeader>, u64),
     Newer(u32),
     BadMagic,
 }
@@ -372,7 +373,7 @@ pub(crate) fn read_preamble(r: &mut impl Read) -> Result<Preamble, FormatError> 
     if header.format != FORMAT_NAME || header.format_version != version {
         return Err(corrupt(format!("header names format '{}' v{}", header.format, header.format_version)));
     }
-    Ok(Preamble::Known(Box::new(header)))
+    Ok(Preamble::Known(Box::new(header), PREAMBLE_LEN + u64::from(len)))
 }
 
 fn parse_section_header(h: &[u8; SECTION_HEADER_LEN as usize]) -> Result<SectionHeader, FormatError> {

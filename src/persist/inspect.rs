@@ -72,8 +72,8 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
         });
     }
     let mut r = (&first[..]).chain(r);
-    let header = match format::read_preamble(&mut r) {
-        Ok(Preamble::Known(h)) => h,
+    let (header, start) = match format::read_preamble(&mut r) {
+        Ok(Preamble::Known(h, start)) => (h, start),
         Ok(Preamble::Newer(version)) => {
             return Err(PersistenceError::NewerFormat { path: path.into(), version });
         }
@@ -87,7 +87,6 @@ pub fn inspect_file(path: &Path) -> Result<FileReport, PersistenceError> {
             });
         }
     };
-    let start = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
     let mut report = FileReport {
         format_version: header.format_version,
         header: serde_json::to_value(&header).unwrap_or_default(),

@@ -258,8 +258,8 @@ pub(crate) fn load_from(
         }
     };
     let mut counted = (&first[..sniffed]).chain(&mut *r);
-    let header = match format::read_preamble(&mut counted).map_err(|e| err("header", 0, e))? {
-        Preamble::Known(h) => h,
+    let (header, start) = match format::read_preamble(&mut counted).map_err(|e| err("header", 0, e))? {
+        Preamble::Known(h, start) => (h, start),
         Preamble::Newer(version) => return Err(PersistenceError::NewerFormat { path: path.into(), version }),
         Preamble::BadMagic => return Err(PersistenceError::NotACollectionFile { path: path.into() }),
     };
@@ -288,7 +288,6 @@ pub(crate) fn load_from(
         IndexType::HNSW(p) => p.m as u64,
         IndexType::Flat => 0,
     };
-    let start = format::PREAMBLE_LEN + serde_json::to_vec(&header).map_or(0, |j| j.len() as u64);
     let mut sections = Sections::new(counted, start, len);
     let mut columns = Columns::default();
     let mut left = budget;

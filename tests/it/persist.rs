@@ -183,11 +183,11 @@ fn wrong_magic_and_newer_versions_are_named() {
     std::fs::write(&p, &b).unwrap();
     assert!(matches!(load(&p), Err(Error::Persistence(PersistenceError::NotACollectionFile { .. }))));
     let mut b = bytes.clone();
-    b[8..12].copy_from_slice(&4u32.to_le_bytes());
+    b[8..12].copy_from_slice(&5u32.to_le_bytes());
     std::fs::write(&p, &b).unwrap();
     let e = load(&p).unwrap_err();
-    assert!(matches!(e, Error::Persistence(PersistenceError::NewerFormat { version: 4, .. })));
-    assert!(e.to_string().contains("written by a newer vectorlite, format v4"), "{e}");
+    assert!(matches!(e, Error::Persistence(PersistenceError::NewerFormat { version: 5, .. })));
+    assert!(e.to_string().contains("written by a newer vectorlite, format v5"), "{e}");
     std::fs::write(&p, b"").unwrap();
     assert!(load(&p).is_err());
     std::fs::write(&p, b"{\"not\": \"a collection\"}").unwrap();

@@ -3,8 +3,8 @@
 
 use vectorlite::dataset::recall_at_k;
 use vectorlite::{
-    Collection, CollectionConfig, Error, LoadOptions, NewRecord, SaveOptions, SearchOptions, SimilarityMetric,
-    VectorLiteClient, VectorStorage,
+    Collection, CollectionConfig, Error, LoadOptions, NewRecord, SaveOptions, SearchOptions,
+    SimilarityMetric, VectorLiteClient, VectorStorage,
 };
 
 use crate::common::{data, fill, flat, hnsw, reference_score};
@@ -57,7 +57,11 @@ fn compressed_storage_keeps_recall_and_scores_close_to_f32() {
                     for h in hits {
                         let want = reference_score(metric, q, base.row(h.id as usize));
                         let err = (h.score - want).abs() / want.abs().max(1.0);
-                        assert!(err <= tolerance, "{metric} {storage} rescore={rescore}: {} vs {want}", h.score);
+                        assert!(
+                            err <= tolerance,
+                            "{metric} {storage} rescore={rescore}: {} vs {want}",
+                            h.score
+                        );
                         checked += 1;
                     }
                 }
@@ -92,7 +96,8 @@ fn compressed_collections_round_trip_through_files_and_compaction() {
         let before = c.search_batch(&qs, &opts).unwrap();
         let after = loaded.search_batch(&qs, &opts).unwrap();
         for (b, a) in before.iter().zip(&after) {
-            let pairs = |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
+            let pairs =
+                |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
             assert_eq!(pairs(b), pairs(a), "{storage} rescore={rescore}: a load changes no answer");
             assert!(b.iter().all(|r| r.id % 5 >= 2), "a deleted record was returned");
         }
@@ -101,7 +106,10 @@ fn compressed_collections_round_trip_through_files_and_compaction() {
             let v = loaded.get(id).unwrap().vector;
             let worst = v.iter().zip(base.row(id as usize)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             let exact = storage == VectorStorage::Int8 && rescore;
-            assert!(if exact { worst == 0.0 } else { worst <= step }, "{storage} rescore={rescore}: off by {worst}");
+            assert!(
+                if exact { worst == 0.0 } else { worst <= step },
+                "{storage} rescore={rescore}: off by {worst}"
+            );
         }
         // Compaction rebuilds over the codes and keeps the answers' quality.
         loaded.compact();

@@ -11,7 +11,7 @@ use serde_json::json;
 use vectorlite::dataset::{Recipe, Vectors, clustered, read_f32, read_i32, recall_at_k};
 use vectorlite::{
     Collection, CollectionConfig, Filter, HnswParams, IndexType, ListOptions, LoadOptions, NewRecord,
-    SearchOptions, SimilarityMetric,
+    SearchOptions, SimilarityMetric, VectorStorage,
 };
 
 /// Benchmarks vectorlite's indexes. Defaults follow the reference recipe.
@@ -59,6 +59,13 @@ pub struct Args {
     /// Neighbours per query in the ground-truth file.
     #[arg(long, default_value_t = 100)]
     gt_k: usize,
+    /// How the measured collections keep vectors: f32, f16 or int8 (ground truth always comes
+    /// from exact f32 search).
+    #[arg(long, default_value = "f32")]
+    storage: VectorStorage,
+    /// With --storage int8: keep no f32 copy, so no rescoring.
+    #[arg(long)]
+    no_rescore: bool,
     /// Skip the Flat rows (ground truth is then required from --gt).
     #[arg(long)]
     skip_flat: bool,
@@ -175,13 +182,25 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut truth: Option<GroundTruth> = external_gt;
     let mut flat_collection = None;
+    let storage = (args.storage, !args.no_rescore);
+    let engine = |index: &str| match storage {
+        (VectorStorage::F32, _) => index.to_owned(),
+        (VectorStorage::Int8, false) => format!("{index} int8, no rescore"),
+        (s, _) => format!("{index} {s}"),
+    };
     if !args.skip_flat || !args.skip_filtered || truth.is_none() {
-        let (flat, build_s) = build(&base, IndexType::Flat)?;
+        // The exact answers always come from f32 vectors.
+        let (flat, build_s) = build(&base, IndexType::Flat, F32)?;
         let exact_truth = ids(&flat.search_batch(&qs, &SearchOptions::new(10))?);
         let truth_ref = truth.get_or_insert(exact_truth);
         if !args.skip_flat {
-            let mut row = measure(&flat, &qs, &[SearchOptions::new(args.k)], truth_ref, qs.len().min(200))?;
-            row.engine = "flat".into();
+            let (flat, build_s) = if storage.0 == VectorStorage::F32 {
+                (&flat, build_s)
+            } else {
+                (&build(&base, IndexType::Flat, storage)?.0, 0.0)
+            };
+            let mut row = measure(flat, &qs, &[SearchOptions::new(args.k)], truth_ref, qs.len().min(200))?;
+            row.engine = engine("flat");
             row.build_s = build_s;
             row.build_vps = n as f64 / build_s;
             row.bytes_per_vector = flat.info().memory_bytes as f64 / n as f64;
@@ -198,7 +217,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(file) => (Collection::load_from_file(file, &LoadOptions::default())?, 0.0),
         None => {
             vectorlite::set_max_threads(args.build_threads);
-            let built = build(&base, IndexType::HNSW(params))?;
+            let built = build(&base, IndexType::HNSW(params), storage)?;
             vectorlite::set_max_threads(None);
             built
         }
@@ -208,7 +227,7 @@ pub fn run(args: Args) -> Result<()> {
     for _ in 0..repeats {
         for &ef in &args.ef {
             let mut row = measure(&hnsw, &qs, &[SearchOptions::new(args.k).with_ef(ef)], &truth, qs.len())?;
-            row.engine = "hnsw".into();
+            row.engine = engine("hnsw");
             row.ef = Some(ef);
             if build_s > 0.0 {
                 row.build_s = build_s;
@@ -234,7 +253,7 @@ pub fn run(args: Args) -> Result<()> {
             ("10% correlated", vec![json!({"corner": 1})]),
             ("1%, a new filter each query", (0..100).map(|b| json!({"bucket": b})).collect()),
         ];
-        for (label, filters) in filters {
+        for (filter_label, filters) in filters {
             let opts: Vec<SearchOptions> = filters
                 .iter()
                 .map(|f| Ok(SearchOptions::new(args.k).with_filter(Filter::parse(f)?)))
@@ -245,9 +264,9 @@ pub fn run(args: Args) -> Result<()> {
             for &ef in &args.ef {
                 let with_ef: Vec<SearchOptions> = opts.iter().map(|o| o.clone().with_ef(ef)).collect();
                 let mut row = measure(&hnsw, &qs, &with_ef, &filtered_truth, qs.len())?;
-                row.engine = "hnsw".into();
+                row.engine = engine("hnsw");
                 row.ef = Some(ef);
-                row.filter = Some(label.into());
+                row.filter = Some(filter_label.into());
                 row.bytes_per_vector = bytes_per_vector;
                 print(row, &args);
             }
@@ -288,7 +307,7 @@ fn record_rows(base: &Vectors, json_out: bool) -> Result<()> {
     }
     let n = base.rows().count();
     let filters = [("10%", json!({"bucket": {"$lt": 10}})), ("1%", json!({"bucket": 0}))];
-    let (c, _) = build(base, IndexType::Flat)?;
+    let (c, _) = build(base, IndexType::Flat, F32)?;
     for (label, f) in &filters {
         let filter = Filter::parse(f)?;
         c.count(Some(&filter)); // builds the filter's column once
@@ -309,7 +328,7 @@ fn record_rows(base: &Vectors, json_out: bool) -> Result<()> {
     }
     for (label, f) in &filters {
         let filter = Filter::parse(f)?;
-        let (fresh, _) = build(base, IndexType::Flat)?;
+        let (fresh, _) = build(base, IndexType::Flat, F32)?;
         fresh.count(Some(&filter));
         let start = Instant::now();
         let matched = fresh.delete_where(&filter)?;
@@ -379,8 +398,18 @@ fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<GroundTruth>)> {
 /// `{"bucket": row % 100, "corner": 0 | 1}`: `bucket` is unrelated to where a vector lies,
 /// `corner` is 1 for the 10% of vectors with the largest first coordinate (a filter that
 /// follows the data: near some queries, far from most).
-fn build(base: &Vectors, index: IndexType) -> Result<(Collection, f64)> {
-    let config = CollectionConfig::new(base.dim).with_metric(SimilarityMetric::Cosine).with_index(index);
+/// Full-precision storage, for exact answers.
+const F32: (VectorStorage, bool) = (VectorStorage::F32, true);
+
+fn build(
+    base: &Vectors,
+    index: IndexType,
+    (storage, rescore): (VectorStorage, bool),
+) -> Result<(Collection, f64)> {
+    let config = CollectionConfig::new(base.dim)
+        .with_metric(SimilarityMetric::Cosine)
+        .with_index(index)
+        .with_storage(storage, rescore);
     let c = Collection::new("bench", config)?;
     let mut firsts: Vec<f32> = base.rows().map(|v| v[0]).collect();
     firsts.sort_by(f32::total_cmp);
@@ -636,7 +665,7 @@ fn embed_bench(_args: &Args) -> Result<()> {
 fn export(dir: &std::path::Path, args: &Args, base: &Vectors, queries: &Vectors) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let gt_k = 100.min(base.len());
-    let (flat, _) = build(base, IndexType::Flat)?;
+    let (flat, _) = build(base, IndexType::Flat, F32)?;
     let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
     let gt = ids(&flat.search_batch(&qs, &SearchOptions::new(gt_k))?);
     let f32_bytes = |v: &Vectors| v.data.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();

@@ -308,7 +308,8 @@ mod tests {
                     &Query { vector: q, k: 10, ef: None, filter: None, allowed: Some(allowed) },
                 );
                 let scorer = Scorer::new(&store, &index.distance, Cow::Borrowed(q));
-                let walk = with_scratch(|s| index.knn_allowed(&store, &scorer, (10, 64), allowed, &|_| true, s));
+                let walk =
+                    with_scratch(|s| index.knn_allowed(&store, &scorer, (10, 64), allowed, &|_| true, s));
                 assert!(
                     walk.iter().all(|c| allowed.contains(c.slot.index())),
                     "{name}: a result outside the set"
