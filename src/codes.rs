@@ -72,8 +72,31 @@ impl Codes {
     pub(crate) fn push(&mut self, row: &[f32], exact: Option<&[f32]>) {
         match self {
             Codes::None => {}
-            Codes::F16(bits) => bits.extend(row.iter().map(|&x| f16::from_f32(x).to_bits())),
+            Codes::F16(bits) => {
+                use half::slice::HalfFloatSliceExt;
+                let start = bits.len();
+                bits.resize(start + row.len(), 0);
+                half::slice::HalfBitsSliceExt::reinterpret_cast_mut::<f16>(&mut bits[start..])
+                    .convert_from_f32_slice(row);
+            }
             Codes::Int8(c) => c.push(row, exact),
+        }
+    }
+
+    /// Widens int8 ranges once to hold every row of a batch about to be pushed, so the batch
+    /// costs at most one re-encoding instead of one per row that falls outside. `exact` as
+    /// for [`push`](Self::push).
+    pub(crate) fn prepare<'r>(&mut self, rows: impl Iterator<Item = &'r [f32]>, exact: Option<&[f32]>) {
+        if let Codes::Int8(c) = self {
+            let mut bounds = vec![(f32::INFINITY, f32::NEG_INFINITY); c.dim];
+            for row in rows {
+                for (b, &x) in bounds.iter_mut().zip(row) {
+                    *b = (b.0.min(x), b.1.max(x));
+                }
+            }
+            if bounds.iter().all(|b| b.0 <= b.1) && !c.holds(&bounds) {
+                c.widen(&bounds, exact);
+            }
         }
     }
 
@@ -101,9 +124,9 @@ impl Codes {
         match self {
             Codes::None => {}
             Codes::F16(bits) => {
-                for (o, &b) in out.iter_mut().zip(&bits[slot * d..(slot + 1) * d]) {
-                    *o = f16::from_bits(b).to_f32();
-                }
+                use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+                // `half` converts slices with F16C where the CPU has it.
+                bits[slot * d..(slot + 1) * d].reinterpret_cast::<f16>().convert_to_f32_slice(out);
             }
             Codes::Int8(c) => c.decode_into(slot, out),
         }
@@ -225,18 +248,28 @@ impl Int8Codes {
 
     /// Appends `row`'s codes and decoded squared norm, widening the ranges first if needed.
     fn push(&mut self, row: &[f32], exact: Option<&[f32]>) {
-        let hi = |d: usize| self.lo[d] + 255.0 * self.step[d];
-        if self.sq_norms.is_empty() || row.iter().enumerate().any(|(d, &x)| x < self.lo[d] || x > hi(d)) {
-            self.widen(row, exact);
+        let bounds: Vec<(f32, f32)> = row.iter().map(|&x| (x, x)).collect();
+        if !self.holds(&bounds) {
+            self.widen(&bounds, exact);
         }
         self.append(row);
+    }
+
+    /// True when the ranges hold every `(low, high)` (per dimension) and some row has set them.
+    fn holds(&self, bounds: &[(f32, f32)]) -> bool {
+        !self.sq_norms.is_empty()
+            && bounds
+                .iter()
+                .enumerate()
+                .all(|(d, &(low, high))| low >= self.lo[d] && high <= self.lo[d] + 255.0 * self.step[d])
     }
 
     fn append(&mut self, row: &[f32]) {
         let start = self.codes.len();
         let (lo, step) = (&self.lo, &self.step);
+        // Clamped first, so adding a half and truncating rounds (and `round` is a libm call).
         self.codes.extend(row.iter().enumerate().map(|(d, &x)| {
-            if step[d] > 0.0 { ((x - lo[d]) / step[d]).round().clamp(0.0, 255.0) as u8 } else { 0 }
+            if step[d] > 0.0 { (((x - lo[d]) / step[d]).clamp(0.0, 255.0) + 0.5) as u8 } else { 0 }
         }));
         let sq: f64 = self.codes[start..]
             .iter()
@@ -246,16 +279,18 @@ impl Int8Codes {
         self.sq_norms.push(sq as f32);
     }
 
-    /// Grows the ranges to hold `row` (with headroom) and re-encodes every row held.
-    fn widen(&mut self, row: &[f32], exact: Option<&[f32]>) {
+    /// Grows the ranges to hold every `(low, high)` (per dimension, with headroom) and
+    /// re-encodes every row held.
+    fn widen(&mut self, bounds: &[(f32, f32)], exact: Option<&[f32]>) {
         let (d, rows) = (self.dim, self.sq_norms.len());
         let (mut lo, mut step) = (self.lo.clone(), self.step.clone());
-        for (i, &x) in row.iter().enumerate() {
-            let (mut low, mut high) = if rows == 0 { (x, x) } else { (lo[i], lo[i] + 255.0 * step[i]) };
-            if rows > 0 && x >= low && x <= high {
+        for (i, &(x_low, x_high)) in bounds.iter().enumerate() {
+            let (mut low, mut high) =
+                if rows == 0 { (x_low, x_high) } else { (lo[i], lo[i] + 255.0 * step[i]) };
+            if rows > 0 && x_low >= low && x_high <= high {
                 continue;
             }
-            (low, high) = (low.min(x), high.max(x));
+            (low, high) = (low.min(x_low), high.max(x_high));
             let width = (high - low).max(low.abs().max(high.abs()) * 1e-3).max(f32::MIN_POSITIVE);
             lo[i] = low - width * HEADROOM;
             step[i] = (high + width * HEADROOM - lo[i]) / 255.0;
@@ -343,6 +378,28 @@ mod tests {
                 let (clo, chi) = (c.lo()[j], c.lo()[j] + 255.0 * c.step()[j]);
                 assert!(clo <= lo && chi >= hi, "dim {j}");
                 assert!(chi - clo <= 2.0 * (hi - lo), "dim {j}: range {clo}..{chi} for data {lo}..{hi}");
+            }
+        }
+    }
+
+    /// A batch prepared at once widens the ranges once: pushing its rows then re-encodes
+    /// nothing, and every row decodes within half a step.
+    #[test]
+    fn a_prepared_batch_widens_the_ranges_once() {
+        let (n, d) = (200, 5);
+        let data = rows(n, d, 11);
+        let mut codes = Codes::new(VectorStorage::Int8, d);
+        codes.push(&data[..d], None);
+        codes.prepare(data.chunks(d).skip(1), Some(&data[..d]));
+        let Codes::Int8(before) = codes.clone() else { panic!("int8 codes") };
+        for r in 1..n {
+            codes.push(&data[r * d..(r + 1) * d], Some(&data[..r * d]));
+        }
+        let Codes::Int8(c) = &codes else { panic!("int8 codes") };
+        assert_eq!((&before.lo, &before.step), (&c.lo, &c.step), "no row fell outside the prepared ranges");
+        for r in 0..n {
+            for (j, (x, y)) in data[r * d..(r + 1) * d].iter().zip(decoded(&codes, r, d)).enumerate() {
+                assert!((x - y).abs() <= 0.5 * c.step()[j] * 1.001, "row {r} dim {j}");
             }
         }
     }

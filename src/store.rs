@@ -306,6 +306,13 @@ impl VectorStore {
         self.id_to_slot.get(&id).copied()
     }
 
+    /// Makes room for a batch of rows about to be pushed (and, for int8 codes, widens their
+    /// ranges once for the whole batch).
+    pub(crate) fn reserve_for<'r>(&mut self, rows: impl ExactSizeIterator<Item = &'r [f32]>) {
+        self.reserve(rows.len());
+        self.codes.prepare(rows, self.keeps_f32.then_some(&self.vectors[..]));
+    }
+
     pub(crate) fn reserve(&mut self, rows: usize) {
         if self.keeps_f32 {
             crate::hugepage::reserve(&mut self.vectors, rows * self.dim);

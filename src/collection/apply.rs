@@ -49,7 +49,7 @@ impl State {
                     }
                 }
                 let start = self.store.slots() as u32;
-                self.store.reserve(records.len());
+                self.store.reserve_for(records.iter().map(|r| &r.vector[..]));
                 let written = records.len();
                 let top = records.iter().map(|r| r.id.saturating_add(1)).max().unwrap_or(0);
                 for r in records {

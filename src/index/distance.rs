@@ -320,8 +320,8 @@ mod x86 {
         _mm_cvtsi128_si32(s) + super::dot_u8_scalar(&codes[i..n], &q[i..n])
     }
 
-    /// An f16-row kernel with AVX-512: 16 halves widened per `vcvtph2ps`, two accumulators,
-    /// scalar tail.
+    /// An f16-row kernel with AVX-512: 16 halves widened per `vcvtph2ps`, four accumulators
+    /// (a flat scan of f16 rows is otherwise bound by the FMA chain, not memory), scalar tail.
     macro_rules! kernel_f16_512 {
         ($name:ident, $combine:expr, $scalar:expr, $finish:expr) => {
             /// # Safety
@@ -331,17 +331,17 @@ mod x86 {
                 let n = q.len().min(row.len());
                 let (pq, pr) = (q.as_ptr(), row.as_ptr());
                 let combine = $combine;
-                let mut acc = [_mm512_setzero_ps(); 2];
+                let mut acc = [_mm512_setzero_ps(); 4];
                 let mut i = 0;
                 // SAFETY (all loads): every offset read is < n, within both slices.
                 unsafe {
-                    while i + 32 <= n {
+                    while i + 64 <= n {
                         for (j, acc) in acc.iter_mut().enumerate() {
                             let x = _mm512_loadu_ps(pq.add(i + 16 * j));
                             let y = _mm512_cvtph_ps(_mm256_loadu_si256(pr.add(i + 16 * j).cast()));
                             *acc = combine(x, y, *acc);
                         }
-                        i += 32;
+                        i += 64;
                     }
                     while i + 16 <= n {
                         let y = _mm512_cvtph_ps(_mm256_loadu_si256(pr.add(i).cast()));
@@ -351,7 +351,8 @@ mod x86 {
                 }
                 let tail: f32 =
                     q[i..n].iter().zip(&row[i..n]).map(|(x, &b)| $scalar(*x, super::f16_value(b))).sum();
-                $finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + tail)
+                let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+                $finish(_mm512_reduce_add_ps(sum) + tail)
             }
         };
     }
@@ -387,20 +388,25 @@ mod x86 {
                 let n = q.len().min(row.len());
                 let (pq, pr) = (q.as_ptr(), row.as_ptr());
                 let combine = $combine;
-                let mut acc = [_mm256_setzero_ps(); 2];
+                let mut acc = [_mm256_setzero_ps(); 4];
                 let mut i = 0;
                 // SAFETY (all loads): every offset read is < n, within both slices.
                 unsafe {
-                    while i + 16 <= n {
+                    while i + 32 <= n {
                         for (j, acc) in acc.iter_mut().enumerate() {
                             let x = _mm256_loadu_ps(pq.add(i + 8 * j));
                             let y = _mm256_cvtph_ps(_mm_loadu_si128(pr.add(i + 8 * j).cast()));
                             *acc = combine(x, y, *acc);
                         }
-                        i += 16;
+                        i += 32;
+                    }
+                    while i + 8 <= n {
+                        let y = _mm256_cvtph_ps(_mm_loadu_si128(pr.add(i).cast()));
+                        acc[0] = combine(_mm256_loadu_ps(pq.add(i)), y, acc[0]);
+                        i += 8;
                     }
                 }
-                let sum = _mm256_add_ps(acc[0], acc[1]);
+                let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
                 let s = _mm_add_ps(_mm256_extractf128_ps(sum, 1), _mm256_castps256_ps128(sum));
                 let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
                 let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));

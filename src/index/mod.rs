@@ -105,9 +105,8 @@ pub(crate) fn build_index(
     (index, rejected)
 }
 
-/// Int8 candidates found over the codes, re-ranked by their exact distance to `query` when the
-/// store keeps full-precision rows: the `k` best, closest first (ties by id). Otherwise the
-/// `k` best as found.
+/// The `k` best of `found`, closest first (ties by id). Over int8 codes with f32 rows kept,
+/// the best [`rescore_pool`] by code distance are re-ranked by their exact distance first.
 pub(crate) fn rescore(
     store: &VectorStore,
     distance: &distance::Distance,
@@ -115,12 +114,20 @@ pub(crate) fn rescore(
     found: &mut Vec<Candidate>,
     k: usize,
 ) {
+    let by_distance_then_id = |a: &Candidate, b: &Candidate| {
+        a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot)))
+    };
+    found.sort_unstable_by(by_distance_then_id);
     if store.rescores() {
+        // Only the best few by code distance are worth an f32 row read each: prefetch them
+        // all, then score.
+        found.truncate(rescore_pool(store, k));
+        found.iter().for_each(|c| distance::prefetch_row(store.f32_row(c.slot)));
         for c in found.iter_mut() {
             c.dist = distance.distance(query, store.f32_row(c.slot));
         }
+        found.sort_unstable_by(by_distance_then_id);
     }
-    found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(store.id(a.slot).cmp(&store.id(b.slot))));
     found.truncate(k);
 }
 

@@ -47,9 +47,16 @@ impl<'a> Scorer<'a> {
         Self { query, dim: store.dim(), rows }
     }
 
-    /// Prepares stored row `slot` as the query (for building the graph).
+    /// Prepares stored row `slot` as the query, for building the graph: over the f32 rows
+    /// whenever the store keeps them (int8 with rescoring), so the graph links true
+    /// neighbours and the build pays no query preparation per candidate.
     pub(crate) fn for_row(store: &'a VectorStore, distance: &Distance, slot: Slot) -> Self {
-        Self::new(store, distance, store.vector(slot))
+        match store.f32_rows() {
+            Some(rows) => {
+                Self { query: store.vector(slot), dim: store.dim(), rows: Rows::F32(rows, *distance) }
+            }
+            None => Self::new(store, distance, store.vector(slot)),
+        }
     }
 
     /// The query at full precision.
@@ -81,14 +88,15 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// Starts loading the first line of row `slot`.
+    /// Starts loading row `slot`: its first line for f32 and f16 rows (the hardware fetches
+    /// the rest as the kernel streams through it), every line of the short int8 rows.
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32) {
         let at = slot as usize * self.dim;
         match &self.rows {
             Rows::F32(rows, _) => prefetch(rows[at..].as_ptr()),
             Rows::F16(rows, _) => prefetch(rows[at..].as_ptr()),
-            Rows::Int8(q) => prefetch(q.codes[at..].as_ptr()),
+            Rows::Int8(q) => prefetch_row(&q.codes[at..at + self.dim]),
         }
     }
 
@@ -113,7 +121,11 @@ impl<'a> Int8Query<'a> {
         let weights = query
             .iter()
             .zip(step)
-            .map(|(&q, &s)| ((q * s) / scale).round().clamp(-127.0, 127.0) as i8)
+            .map(|(&q, &s)| {
+                // Rounded half away from zero by hand: `round` is a libm call.
+                let w = ((q * s) / scale).clamp(-127.0, 127.0);
+                (w + 0.5f32.copysign(w)) as i8
+            })
             .collect();
         // Int8 collections are cosine, dot or euclidean (the config refuses manhattan).
         let euclidean = (metric == SimilarityMetric::Euclidean).then(|| {
