@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use vectorlite::{
     CollectionConfig, DurabilityOptions, EmbeddingFunction, IndexType, LoadMode, LoadOptions, SaveOptions,
-    SimilarityMetric, SyncPolicy, VectorLiteClient,
+    SimilarityMetric, SyncPolicy, VectorLiteClient, VectorStorage,
 };
 
 use crate::collection::Collection;
@@ -115,7 +115,7 @@ impl Client {
     /// cosine, euclidean (l2), dot or manhattan (l1); `index` hnsw or flat, with HNSW's `m`,
     /// `ef_construction`, `ef_search` as keywords. Records written without an expiry expire
     /// after `default_ttl_seconds` (default: never).
-    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, **hnsw_params))]
+    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, **hnsw_params))]
     fn create_collection(
         &self,
         py: Python<'_>,
@@ -124,10 +124,13 @@ impl Client {
         metric: &str,
         index: &str,
         default_ttl_seconds: Option<u64>,
+        vector_storage: &str,
+        rescore: bool,
         hnsw_params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Collection> {
         let db = self.db()?;
         let metric: SimilarityMetric = metric.parse().py_err()?;
+        let vector_storage: VectorStorage = vector_storage.parse().py_err()?;
         let index = index_from(index, hnsw_params)?;
         let name = name.to_owned();
         let c = py
@@ -143,7 +146,7 @@ impl Client {
                     metric,
                     index,
                     default_ttl_seconds,
-                    ..CollectionConfig::new(dimension)
+                    ..CollectionConfig::new(dimension).with_storage(vector_storage, rescore)
                 };
                 db.create_collection(&name, config)
             })
@@ -157,7 +160,7 @@ impl Client {
     }
 
     /// The named collection, created with these settings if it does not exist yet.
-    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, **hnsw_params))]
+    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, **hnsw_params))]
     fn get_or_create_collection(
         &self,
         py: Python<'_>,
@@ -166,13 +169,23 @@ impl Client {
         metric: &str,
         index: &str,
         default_ttl_seconds: Option<u64>,
+        vector_storage: &str,
+        rescore: bool,
         hnsw_params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Collection> {
         match self.db()?.collection(name) {
             Ok(c) => Ok(Collection::new(c)),
-            Err(_) => {
-                self.create_collection(py, name, dimension, metric, index, default_ttl_seconds, hnsw_params)
-            }
+            Err(_) => self.create_collection(
+                py,
+                name,
+                dimension,
+                metric,
+                index,
+                default_ttl_seconds,
+                vector_storage,
+                rescore,
+                hnsw_params,
+            ),
         }
     }
 

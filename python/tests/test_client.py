@@ -55,6 +55,19 @@ def test_collections_lifecycle(client):
         (lambda c: c.create_collection("x", dimension=2, index="flat", m=4), errors.InvalidInputError, ValueError),
         (lambda c: c.create_collection("x", dimension=2, mm=4), errors.InvalidInputError, ValueError),
         (lambda c: c.create_collection("x", dimension=2, default_ttl_seconds=0), errors.InvalidInputError, ValueError),
+        (lambda c: c.create_collection("x", dimension=2, vector_storage="int4"), errors.InvalidInputError, ValueError),
+        (
+            lambda c: c.create_collection("x", dimension=2, metric="l1", vector_storage="int8"),
+            errors.InvalidInputError,
+            ValueError,
+        ),
+        (
+            lambda c: c.create_collection("x", dimension=2, metric="dot", vector_storage="f16").add(
+                vectors=[[1.0, 1e6]]
+            ),
+            errors.InvalidInputError,
+            ValueError,
+        ),
     ],
 )
 def test_client_errors(client, call, error, also):
@@ -62,6 +75,28 @@ def test_client_errors(client, call, error, also):
         call(client)
     assert isinstance(info.value, also) and isinstance(info.value, vectorlite.VectorLiteError)
     assert str(info.value)
+
+
+@pytest.mark.parametrize("storage, rescore", [("f16", True), ("int8", True), ("int8", False)])
+def test_compressed_storage_answers_like_f32(client, storage, rescore, tmp_path):
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(500, 16)).astype(np.float32)
+    exact = client.create_collection("exact", dimension=16, index="flat")
+    exact.add(vectors=vectors)
+    c = client.create_collection("c", dimension=16, vector_storage=storage, rescore=rescore)
+    c.add(vectors=vectors)
+    assert (c.info()["vector_storage"], c.info()["rescore"]) == (storage, rescore)
+    queries = rng.normal(size=(20, 16)).astype(np.float32)
+    hits = 0
+    for q in queries:
+        want = {r.id for r in exact.query(q, k=10)}
+        hits += len(want & {r.id for r in c.query(q, k=10)})
+    assert hits >= (0.85 if not rescore else 0.9) * 200
+    path = tmp_path / "c.vlc"
+    c.save(path)
+    loaded = vectorlite.Collection.load(path)
+    assert (loaded.info()["vector_storage"], loaded.info()["rescore"]) == (storage, rescore)
+    assert [r.id for r in loaded.query(queries[0], k=10)] == [r.id for r in c.query(queries[0], k=10)]
 
 
 def test_collection_exists(client):

@@ -215,6 +215,8 @@ class Client:
         index: str = "hnsw",
         *,
         default_ttl_seconds: int | None = None,
+        vector_storage: str = "f32",
+        rescore: bool = True,
         **hnsw_params: int,
     ) -> Collection: ...
     def get_collection(self, name: str) -> Collection: ...
@@ -226,6 +228,8 @@ class Client:
         index: str = "hnsw",
         *,
         default_ttl_seconds: int | None = None,
+        vector_storage: str = "f32",
+        rescore: bool = True,
         **hnsw_params: int,
     ) -> Collection: ...
     def list_collections(self) -> list[str]: ...

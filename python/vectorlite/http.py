@@ -86,6 +86,8 @@ class HttpClient:
         index: str = "hnsw",
         *,
         default_ttl_seconds: int | None = None,
+        vector_storage: str = "f32",
+        rescore: bool = True,
         **hnsw_params: int,
     ) -> HttpCollection:
         spec: Any = index if not hnsw_params else {"type": index, **hnsw_params}
@@ -94,6 +96,9 @@ class HttpClient:
             body["dimension"] = dimension
         if default_ttl_seconds is not None:
             body["default_ttl_seconds"] = default_ttl_seconds
+        if vector_storage != "f32" or not rescore:
+            body["vector_storage"] = vector_storage
+            body["rescore"] = rescore
         info = self._request("POST", "/collections", body)["info"]
         return HttpCollection(self, name, info)
 

@@ -350,11 +350,12 @@ impl MemoryTools {
         let name = args.collection.as_deref().unwrap_or(&self.default_collection);
         let info = Info::from(client.collection_info(name).map_err(|e| e.to_string())?);
         let text = format!(
-            "'{}': {}, dimension {}, metric {}, about {} KiB in memory.",
+            "'{}': {}, dimension {}, metric {}, {} vectors, about {} KiB in memory.",
             info.name,
             plural(info.count, "memory"),
             info.dimension,
             info.metric,
+            info.vector_storage,
             info.memory_bytes / 1024
         );
         output(&info, text)
@@ -630,6 +631,8 @@ struct Info {
     /// Memories written without an expiry are forgotten this many seconds later.
     #[serde(skip_serializing_if = "Option::is_none")]
     default_ttl_seconds: Option<u64>,
+    /// How vectors are kept: f32, f16 or int8.
+    vector_storage: String,
 }
 
 impl From<CollectionInfo> for Info {
@@ -642,6 +645,7 @@ impl From<CollectionInfo> for Info {
             index: serde_json::to_value(info.index).unwrap_or(Value::Null),
             memory_bytes: info.memory_bytes,
             default_ttl_seconds: info.default_ttl_seconds,
+            vector_storage: info.vector_storage.to_string(),
         }
     }
 }
