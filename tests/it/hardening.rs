@@ -223,12 +223,16 @@ fn defect_7_no_search_returns_a_non_finite_score() {
     assert!(checked >= 7_000, "only {checked} scores checked");
 }
 
+/// One crafted section: tag, codec, raw length, stored bytes.
+type Section = (u32, u8, u64, Vec<u8>);
+
 /// A `.vlc` file built by hand: the preamble with `header`, then `sections` of (tag, raw length,
 /// stored bytes), each stored uncompressed or as given, with correct checksums.
-fn craft_file(header: &Value, sections: &[(u32, u8, u64, Vec<u8>)]) -> Vec<u8> {
+fn craft_file(header: &Value, sections: &[Section]) -> Vec<u8> {
     let json = serde_json::to_vec(header).unwrap();
     let mut b = vec![0x89, b'V', b'L', b'C', 0x0D, 0x0A, 0x1A, 0x0A];
-    b.extend_from_slice(&2u32.to_le_bytes());
+    let version = header["format_version"].as_u64().unwrap_or(2) as u32;
+    b.extend_from_slice(&version.to_le_bytes());
     b.extend_from_slice(&0u32.to_le_bytes());
     b.extend_from_slice(&(json.len() as u32).to_le_bytes());
     b.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
@@ -243,6 +247,72 @@ fn craft_file(header: &Value, sections: &[(u32, u8, u64, Vec<u8>)]) -> Vec<u8> {
         b.extend_from_slice(stored);
     }
     b
+}
+
+/// Format 4 files whose compressed vectors are hostile or do not match the header's storage
+/// are refused with a named section, never loaded wrong; the same file made right loads.
+#[test]
+fn hostile_compressed_vector_sections_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.vlc");
+    let header = |storage: &str| {
+        json!({"format": "vectorlite-collection", "format_version": 4, "vectorlite_version": "0.2.0",
+            "name": "c", "created_at": "2026-11-29T00:00:00Z", "count": 2, "slots": 2, "dimension": 2,
+            "metric": "euclidean", "index": {"type": "flat"}, "next_id": 2, "vector_storage": storage,
+            "rescore": false})
+    };
+    let raw = |tag: u32, bytes: Vec<u8>| (tag, 0u8, bytes.len() as u64, bytes);
+    let common = || {
+        let none = u32::MAX.to_le_bytes().repeat(2);
+        let times: Vec<u8> = [0u64, u64::MAX, 0, u64::MAX].iter().flat_map(|w| w.to_le_bytes()).collect();
+        vec![
+            raw(1, [0u64, 1].iter().flat_map(|i| i.to_le_bytes()).collect()),
+            raw(3, vec![1, 1]),
+            raw(4, none.clone()),
+            raw(5, none),
+            raw(7, times),
+        ]
+    };
+    let int8 = |lo: [f32; 2], step: [f32; 2]| {
+        let mut b: Vec<u8> = lo.iter().chain(&step).flat_map(|x| x.to_le_bytes()).collect();
+        b.extend_from_slice(&[0, 255, 128, 7]);
+        raw(9, b)
+    };
+    let f16 = |bits: [u16; 4]| raw(8, bits.iter().flat_map(|b| b.to_le_bytes()).collect());
+    let f32s = raw(2, [1f32, 2.0, 3.0, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect());
+    let cases: Vec<(&str, Vec<Section>, &str)> = vec![
+        ("int8", vec![int8([f32::NAN, 0.0], [0.1, 0.1])], "int8 range"),
+        ("int8", vec![int8([0.0, 0.0], [-0.1, 0.1])], "int8 range"),
+        ("int8", vec![int8([0.0, 0.0], [1e17, 0.1])], "norm"),
+        ("int8", vec![f32s.clone()], "vector section"),
+        ("int8", vec![int8([0.0, 0.0], [0.1, 0.1]), f32s.clone()], "vector section"),
+        ("f16", vec![f16([0x3C00, 0x7C00, 0x3C00, 0x3C00])], "non-finite"),
+        ("f16", vec![f16([0x3C00, 0x7E00, 0x3C00, 0x3C00])], "non-finite"),
+        ("f32", vec![f16([0x3C00; 4])], "vector section"),
+    ];
+    let mut refused = 0;
+    for (storage, vectors, says) in cases {
+        let mut sections = common();
+        sections.extend(vectors);
+        std::fs::write(&path, craft_file(&header(storage), &sections)).unwrap();
+        let err = Collection::load_from_file(&path, &LoadOptions::default()).expect_err(says);
+        assert!(matches!(err, Error::Persistence(PersistenceError::Corrupt { .. })), "{storage}: {err}");
+        assert!(err.to_string().contains(says), "{storage}: {err}");
+        refused += 1;
+    }
+    assert_eq!(refused, 8);
+    for (storage, vectors) in
+        [("int8", int8([-1.0, 0.0], [0.01, 0.02])), ("f16", f16([0x3C00, 0x4000, 0xBC00, 0]))]
+    {
+        let mut sections = common();
+        sections.push(vectors);
+        std::fs::write(&path, craft_file(&header(storage), &sections)).unwrap();
+        let c = Collection::load_from_file(&path, &LoadOptions::default()).expect(storage);
+        assert_eq!(c.info().vector_storage.to_string(), storage);
+        let want = if storage == "f16" { vec![1.0, 2.0] } else { vec![-1.0, 5.1] };
+        let got = c.get(0).unwrap().vector;
+        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5), "{storage}: {got:?}");
+    }
 }
 
 /// Defect 9: section lengths came from the file, and zstd expands up to ~32,000:1, so a small

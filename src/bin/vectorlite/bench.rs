@@ -194,11 +194,11 @@ pub fn run(args: Args) -> Result<()> {
         let exact_truth = ids(&flat.search_batch(&qs, &SearchOptions::new(10))?);
         let truth_ref = truth.get_or_insert(exact_truth);
         if !args.skip_flat {
-            let (flat, build_s) = if storage.0 == VectorStorage::F32 {
-                (&flat, build_s)
-            } else {
-                (&build(&base, IndexType::Flat, storage)?.0, 0.0)
+            let compressed = match storage.0 {
+                VectorStorage::F32 => None,
+                _ => Some(build(&base, IndexType::Flat, storage)?),
             };
+            let (flat, build_s) = compressed.as_ref().map_or((&flat, build_s), |(c, s)| (c, *s));
             let mut row = measure(flat, &qs, &[SearchOptions::new(args.k)], truth_ref, qs.len().min(200))?;
             row.engine = engine("flat");
             row.build_s = build_s;
