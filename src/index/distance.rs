@@ -321,7 +321,7 @@ mod x86 {
     }
 
     /// An f16-row kernel with AVX-512: 16 halves widened per `vcvtph2ps`, four accumulators
-    /// (a flat scan of f16 rows is otherwise bound by the FMA chain, not memory), scalar tail.
+    /// over 64 values per step as in the f32 kernels, scalar tail.
     macro_rules! kernel_f16_512 {
         ($name:ident, $combine:expr, $scalar:expr, $finish:expr) => {
             /// # Safety
