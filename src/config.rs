@@ -312,7 +312,8 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
-fn yes() -> bool {
+/// Serde's default for flags that are on unless turned off (one home for every such field).
+pub(crate) fn yes() -> bool {
     true
 }
 

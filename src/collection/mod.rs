@@ -153,12 +153,8 @@ pub struct CollectionInfo {
     #[serde(default)]
     pub vector_storage: crate::config::VectorStorage,
     /// `int8`: whether f32 copies are kept and candidates rescored with them.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::yes")]
     pub rescore: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The record in row `slot`, with or without its vector.

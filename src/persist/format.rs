@@ -75,12 +75,8 @@ pub(crate) struct FileHeader {
     #[serde(default)]
     pub vector_storage: crate::config::VectorStorage,
     /// Format 4: int8 only, whether f32 rows are kept for rescoring.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::yes")]
     pub rescore: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";
