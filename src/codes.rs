@@ -94,7 +94,7 @@ impl Codes {
                     *b = (b.0.min(x), b.1.max(x));
                 }
             }
-            if bounds.iter().all(|b| b.0 <= b.1) && !c.holds(&bounds) {
+            if bounds.iter().all(|b| b.0 <= b.1) && !c.holds(bounds.iter().copied()) {
                 c.widen(&bounds, exact);
             }
         }
@@ -248,20 +248,20 @@ impl Int8Codes {
 
     /// Appends `row`'s codes and decoded squared norm, widening the ranges first if needed.
     fn push(&mut self, row: &[f32], exact: Option<&[f32]>) {
-        let bounds: Vec<(f32, f32)> = row.iter().map(|&x| (x, x)).collect();
-        if !self.holds(&bounds) {
+        // Bounds are only collected (allocated) when the row does not fit: the rare case.
+        if !self.holds(row.iter().map(|&x| (x, x))) {
+            let bounds: Vec<(f32, f32)> = row.iter().map(|&x| (x, x)).collect();
             self.widen(&bounds, exact);
         }
         self.append(row);
     }
 
     /// True when the ranges hold every `(low, high)` (per dimension) and some row has set them.
-    fn holds(&self, bounds: &[(f32, f32)]) -> bool {
+    fn holds(&self, bounds: impl Iterator<Item = (f32, f32)>) -> bool {
         !self.sq_norms.is_empty()
             && bounds
-                .iter()
                 .enumerate()
-                .all(|(d, &(low, high))| low >= self.lo[d] && high <= self.lo[d] + 255.0 * self.step[d])
+                .all(|(d, (low, high))| low >= self.lo[d] && high <= self.lo[d] + 255.0 * self.step[d])
     }
 
     fn append(&mut self, row: &[f32]) {
