@@ -1,16 +1,16 @@
-//! sentence-transformers/all-MiniLM-L6-v2 on candle, matching the Python library: WordPiece
-//! tokens truncated at `max_seq_length` (256, from `sentence_bert_config.json`, not the 128 the
-//! raw `tokenizer.json` pads and truncates to), padded per batch, mean-pooled over the attention
-//! mask, then L2-normalised.
+//! sentence-transformers/all-MiniLM-L6-v2, matching the Python library: WordPiece tokens
+//! truncated at `max_seq_length` (256, from `sentence_bert_config.json`, not the 128 the raw
+//! `tokenizer.json` truncates to), run through the BERT encoder, mean-pooled over each text's
+//! tokens, then L2-normalised.
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::EmbeddingFunction;
+use super::bert::{BertConfig, BertEncoder, Tokens};
 use crate::error::{Error, Result};
 
 /// Where the model is looked for when no directory is given.
@@ -30,10 +30,8 @@ const BATCH: usize = 32;
 /// # Ok::<(), vectorlite::Error>(())
 /// ```
 pub struct MiniLmEmbedder {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
-    device: Device,
-    dimension: usize,
     model_id: String,
 }
 
@@ -71,7 +69,7 @@ impl MiniLmEmbedder {
                 message: format!("cannot read {}: {e}", dir.join(name).display()),
             })
         };
-        let config: Config = serde_json::from_slice(&read("config.json")?)
+        let config: BertConfig = serde_json::from_slice(&read("config.json")?)
             .map_err(|e| Error::Embedding { message: format!("config.json: {e}") })?;
         let max_len = std::fs::read(dir.join("sentence_bert_config.json"))
             .ok()
@@ -82,13 +80,8 @@ impl MiniLmEmbedder {
 
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| Error::Embedding { message: format!("tokenizer.json: {e}") })?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id,
-            pad_token: "[PAD]".into(),
-            ..PaddingParams::default()
-        }));
+        // No padding: the encoder runs texts of different lengths back to back.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_len, ..TruncationParams::default() }))
             .map_err(|e| Error::Embedding { message: format!("tokenizer truncation: {e}") })?;
@@ -107,7 +100,7 @@ impl MiniLmEmbedder {
             VarBuilder::from_pth(dir.join("pytorch_model.bin"), DType::F32, &device)
                 .map_err(embed_err("pytorch_model.bin"))?
         };
-        let model = BertModel::load(vb, &config).map_err(embed_err("loading BERT weights"))?;
+        let model = BertEncoder::load(&vb, &config)?;
         let name = match dir.file_name().and_then(|n| n.to_str()) {
             Some(name) if !name.is_empty() => name,
             _ => "all-MiniLM-L6-v2",
@@ -115,7 +108,7 @@ impl MiniLmEmbedder {
         // `name@fingerprint`: collections compare fingerprints (see `same_model`), so a renamed
         // copy of these weights is the same model and other weights under this name are not.
         let model_id = format!("{name}@{fingerprint:08x}");
-        Ok(Self { model, tokenizer, device, dimension: config.hidden_size, model_id })
+        Ok(Self { model, tokenizer, model_id })
     }
 
     /// Replaces the model id (by default `<directory name>@<checksum of config, vocabulary and
@@ -125,71 +118,52 @@ impl MiniLmEmbedder {
         self
     }
 
-    /// One forward pass over texts of similar length.
+    /// One forward pass over a few texts, each mean-pooled over its tokens and normalised.
     fn forward(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Embedding { message: format!("tokenizing: {e}") })?;
-        let (batch, seq) = (encodings.len(), encodings.first().map_or(0, |e| e.get_ids().len()));
-        let column = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
-        };
-        let ids = Tensor::from_vec(column(tokenizers::Encoding::get_ids), (batch, seq), &self.device);
-        let types = Tensor::from_vec(column(tokenizers::Encoding::get_type_ids), (batch, seq), &self.device);
-        let mask =
-            Tensor::from_vec(column(tokenizers::Encoding::get_attention_mask), (batch, seq), &self.device);
-        let (ids, types, mask) = (
-            ids.map_err(embed_err("ids"))?,
-            types.map_err(embed_err("type ids"))?,
-            mask.map_err(embed_err("mask"))?,
-        );
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(embed_err("forward pass"))?;
-        // Mean over real tokens only: padding must not dilute short texts.
-        let pooled = (|| {
-            let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-            let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            mean.broadcast_div(&norms)?.to_vec2::<f32>()
-        })()
-        .map_err(embed_err("pooling"))?;
-        Ok(pooled)
+        let tokens: Vec<Tokens<'_>> =
+            encodings.iter().map(|e| Tokens { ids: e.get_ids(), type_ids: e.get_type_ids() }).collect();
+        let states = self.model.forward(&tokens)?;
+        let h = self.model.hidden_size();
+        let mut rows = states.chunks_exact(h);
+        Ok(tokens
+            .iter()
+            .map(|t| {
+                let mut mean = vec![0f32; h];
+                for row in rows.by_ref().take(t.ids.len()) {
+                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+                }
+                // Dividing by the count is skipped: normalising removes any common scale.
+                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                mean.iter_mut().for_each(|v| *v /= norm);
+                mean
+            })
+            .collect())
     }
 }
 
 impl EmbeddingFunction for MiniLmEmbedder {
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        // Like sentence-transformers, batch texts of similar length to cut padding.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
-        // candle's kernels leave cores idle on batches this small, so each core runs whole
-        // forward passes of its own: batches are sized to give every core work.
+        // A forward pass runs on one thread, so every core takes whole passes of its own:
+        // batches are sized to give each core work. Texts stay in order; nothing is padded.
         let threads = crate::parallel::threads();
         let batch = texts.len().div_ceil(threads).clamp(1, BATCH);
-        let chunks: Vec<&[usize]> = order.chunks(batch).collect();
+        let chunks: Vec<&[&str]> = texts.chunks(batch).collect();
         let parts = crate::parallel::map_split(chunks.len(), 1, |range| {
-            range
-                .map(|c| {
-                    let batch: Vec<&str> = chunks[c].iter().map(|&i| texts[i]).collect();
-                    self.forward(&batch)
-                })
-                .collect::<Result<Vec<_>>>()
+            range.map(|c| self.forward(chunks[c])).collect::<Result<Vec<_>>>()
         });
-        let mut out = vec![Vec::new(); texts.len()];
-        for (chunk, vectors) in
-            chunks.iter().zip(parts.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten())
-        {
-            for (&i, v) in chunk.iter().zip(vectors) {
-                out[i] = v;
-            }
+        let mut out = Vec::with_capacity(texts.len());
+        for part in parts {
+            out.extend(part?.into_iter().flatten());
         }
         Ok(out)
     }
 
     fn dimension(&self) -> Result<usize> {
-        Ok(self.dimension)
+        Ok(self.model.hidden_size())
     }
 
     fn model_id(&self) -> Result<String> {

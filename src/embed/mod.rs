@@ -1,7 +1,12 @@
-//! Text embeddings: the [`EmbeddingFunction`] trait, the built-in all-MiniLM-L6-v2 model run
-//! with candle (feature `embed`), and a deterministic [`HashEmbedder`] for tests. Collections
-//! call an embedder outside their locks and remember which model filled them.
+//! Text embeddings: the [`EmbeddingFunction`] trait, the built-in all-MiniLM-L6-v2 model
+//! (feature `embed`: our BERT forward pass over weights read by candle), and a deterministic
+//! [`HashEmbedder`] for tests. Collections call an embedder outside their locks and remember
+//! which model filled them.
 
+#[cfg(feature = "embed")]
+mod bert;
+#[cfg(feature = "embed")]
+mod matmul;
 #[cfg(feature = "embed")]
 mod minilm;
 
