@@ -4,6 +4,7 @@
 //! kept in 16-column panels, so the kernel streams one panel while a tile of rows accumulates in
 //! registers (AVX-512: 6 rows × 32 columns, AVX2 + FMA: 6 rows × 16 columns, scalar otherwise).
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// Columns per panel: one AVX-512 register, two AVX2 registers.
@@ -11,16 +12,73 @@ const PANEL: usize = 16;
 /// Rows per register tile (12 accumulators leave room for the operands on every x86 level).
 const TILE_ROWS: usize = 6;
 
+/// What a packed matrix holds: f32, or f16 for weights (half the bytes to stream; a sentence
+/// reads every weight once, so a pass is bound by those reads).
+pub(crate) trait Element: Copy + Default + Send + Sync {
+    fn from_f32(v: f32) -> Self;
+    fn to_f32(self) -> f32;
+    /// Sixteen values as f32 lanes.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+    /// Eight values as f32 lanes.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl Element for f32 {
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        // SAFETY: the caller has AVX-512F and 16 readable values at `p`.
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        // SAFETY: the caller has AVX and 8 readable values at `p`.
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
+    }
+}
+
+impl Element for half::f16 {
+    fn from_f32(v: f32) -> Self {
+        half::f16::from_f32(v)
+    }
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller has AVX-512F and 16 readable values at `p` (f16 is two bytes).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller has F16C and 8 readable values at `p`.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+}
+
 /// A `k × n` matrix `B` stored as `ceil(n / 16)` panels; panel `p` holds rows `0..k` of
 /// columns `16p..16p + 16`, contiguous, zero-padded past `n`.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Packed {
+pub(crate) struct Packed<E = f32> {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: Vec<E>,
 }
 
-impl Packed {
+impl<E: Element> Packed<E> {
     /// Packs `B` given as `Bᵀ`: `n` rows of `k` values, row `j` starting at `wt[j * stride]`.
     /// This is how linear layers store their weights (`out × in`).
     pub(crate) fn from_transposed(&mut self, wt: &[f32], n: usize, k: usize, stride: usize) {
@@ -29,7 +87,7 @@ impl Packed {
             let (panel, col) = (j / PANEL, j % PANEL);
             let base = panel * k * PANEL + col;
             for (t, &v) in wt[j * stride..j * stride + k].iter().enumerate() {
-                self.data[base + t * PANEL] = v;
+                self.data[base + t * PANEL] = E::from_f32(v);
             }
         }
     }
@@ -38,10 +96,8 @@ impl Packed {
     pub(crate) fn from_rows(&mut self, b: &[f32], k: usize, n: usize, stride: usize) {
         self.reset(k, n);
         for t in 0..k {
-            let row = &b[t * stride..t * stride + n];
-            for (panel, chunk) in row.chunks(PANEL).enumerate() {
-                let at = panel * k * PANEL + t * PANEL;
-                self.data[at..at + chunk.len()].copy_from_slice(chunk);
+            for (j, &v) in b[t * stride..t * stride + n].iter().enumerate() {
+                self.data[(j / PANEL) * k * PANEL + t * PANEL + j % PANEL] = E::from_f32(v);
             }
         }
     }
@@ -51,7 +107,7 @@ impl Packed {
         self.k = k;
         self.n = n;
         self.data.clear();
-        self.data.resize(n.div_ceil(PANEL) * k * PANEL, 0.0);
+        self.data.resize(n.div_ceil(PANEL) * k * PANEL, E::default());
     }
 
     /// Columns of `B` (outputs of the product).
@@ -63,7 +119,7 @@ impl Packed {
         self.n.div_ceil(PANEL)
     }
 
-    fn panel(&self, p: usize) -> &[f32] {
+    fn panel(&self, p: usize) -> &[E] {
         &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL]
     }
 }
@@ -78,7 +134,16 @@ pub(crate) struct Rows<'a> {
 
 /// `out[r][j] = bias[j] + Σ_t x[r][t]·B[t][j]` for every row of `x` and column of `b`; `out`
 /// rows are `out_stride` apart. `x` needs `b.k` values per row and `bias` (if any) `b.n`.
-pub(crate) fn matmul(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], out_stride: usize) {
+/// With `parallel`, a large product splits its panels between two threads of rayon's pool
+/// (the caller should already run on that pool, see [`on_pool`], or each call pays a wake-up).
+pub(crate) fn matmul<E: Element>(
+    x: Rows<'_>,
+    b: &Packed<E>,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_stride: usize,
+    parallel: bool,
+) {
     if x.rows == 0 || b.n == 0 {
         return;
     }
@@ -88,32 +153,100 @@ pub(crate) fn matmul(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f
     assert!(x.data.len() >= (x.rows - 1) * x.stride + b.k, "x is shorter than its rows");
     assert!(out_stride >= b.n && out.len() >= (x.rows - 1) * out_stride + b.n, "out is too short");
     assert!(bias.is_none_or(|bias| bias.len() >= b.n), "bias is shorter than n");
-    (best_kernel())(x, b, bias, out, out_stride);
+    let kernel = kernel::<E>(level());
+    let out = OutPtr(out.as_mut_ptr());
+    let panels = b.panels();
+    if parallel && panels >= 4 && x.rows * b.k * b.n >= PARALLEL_MACS {
+        let mid = (panels / 2 + 1) & !1; // even, so that AVX-512 panel pairs stay whole
+        // SAFETY: bounds checked above; the halves write disjoint columns of `out`.
+        rayon::join(
+            || unsafe { kernel(x, b, bias, 0..mid, out.get(), out_stride) },
+            || unsafe { kernel(x, b, bias, mid..panels, out.get(), out_stride) },
+        );
+    } else {
+        // SAFETY: bounds checked above.
+        unsafe { kernel(x, b, bias, 0..panels, out.get(), out_stride) }
+    }
 }
 
-type Kernel = fn(Rows<'_>, &Packed, Option<&[f32]>, &mut [f32], usize);
+/// Runs `f` on a thread of rayon's pool, where [`matmul`]'s splits are cheap.
+pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
 
-fn best_kernel() -> Kernel {
-    static BEST: OnceLock<Kernel> = OnceLock::new();
+/// Products smaller than this (multiply-adds) are not worth a hand-off between threads.
+const PARALLEL_MACS: usize = 1 << 20;
+
+/// The output pointer, shared by the two halves of a split product.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: the halves of a split product write disjoint columns.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// By method, so that closures capture the whole (Send) wrapper, not its raw field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Computes panels `panels` of the product into `out`; callers check the bounds.
+type Kernel<E> = unsafe fn(Rows<'_>, &Packed<E>, Option<&[f32]>, Range<usize>, *mut f32, usize);
+
+/// The instruction sets a kernel can use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Level {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// The best level this CPU has, detected once.
+fn level() -> Level {
+    static BEST: OnceLock<Level> = OnceLock::new();
     *BEST.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return x86::matmul_avx512;
+                return Level::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return x86::matmul_avx2;
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
+            {
+                return Level::Avx2;
             }
         }
-        matmul_scalar
+        Level::Scalar
     })
 }
 
+fn kernel<E: Element>(level: Level) -> Kernel<E> {
+    match level {
+        Level::Scalar => matmul_scalar::<E>,
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => x86::avx2::<E>,
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => x86::avx512::<E>,
+    }
+}
+
 /// The reference: plain loops, the same summation order as the SIMD kernels (t ascending).
-fn matmul_scalar(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], out_stride: usize) {
+unsafe fn matmul_scalar<E: Element>(
+    x: Rows<'_>,
+    b: &Packed<E>,
+    bias: Option<&[f32]>,
+    panels: Range<usize>,
+    out: *mut f32,
+    out_stride: usize,
+) {
     for r in 0..x.rows {
         let xr = &x.data[r * x.stride..r * x.stride + b.k];
-        for p in 0..b.panels() {
+        for p in panels.clone() {
             let panel = b.panel(p);
             let mut acc = [0f32; PANEL];
             if let Some(bias) = bias {
@@ -123,11 +256,12 @@ fn matmul_scalar(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32],
             }
             for (t, &xv) in xr.iter().enumerate() {
                 for (a, &w) in acc.iter_mut().zip(&panel[t * PANEL..(t + 1) * PANEL]) {
-                    *a = xv.mul_add(w, *a);
+                    *a += xv * w.to_f32();
                 }
             }
             let cols = PANEL.min(b.n - p * PANEL);
-            out[r * out_stride + p * PANEL..][..cols].copy_from_slice(&acc[..cols]);
+            // SAFETY: the caller checked that row r's n columns lie inside `out`.
+            unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), out.add(r * out_stride + p * PANEL), cols) };
         }
     }
 }
@@ -136,7 +270,9 @@ fn matmul_scalar(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32],
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{PANEL, Packed, Rows, TILE_ROWS};
+    use std::ops::Range;
+
+    use super::{Element, PANEL, Packed, Rows, TILE_ROWS};
 
     /// Calls `tile::<R>` for each block of up to `TILE_ROWS` rows.
     macro_rules! row_blocks {
@@ -147,12 +283,12 @@ mod x86 {
                 // SAFETY: the caller runs on a CPU with the tile's features.
                 unsafe {
                     match rows {
-                        1 => $tile::<1>(r0, $($arg),*),
-                        2 => $tile::<2>(r0, $($arg),*),
-                        3 => $tile::<3>(r0, $($arg),*),
-                        4 => $tile::<4>(r0, $($arg),*),
-                        5 => $tile::<5>(r0, $($arg),*),
-                        _ => $tile::<TILE_ROWS>(r0, $($arg),*),
+                        1 => $tile::<E, 1>(r0, $($arg),*),
+                        2 => $tile::<E, 2>(r0, $($arg),*),
+                        3 => $tile::<E, 3>(r0, $($arg),*),
+                        4 => $tile::<E, 4>(r0, $($arg),*),
+                        5 => $tile::<E, 5>(r0, $($arg),*),
+                        _ => $tile::<E, TILE_ROWS>(r0, $($arg),*),
                     }
                 }
                 r0 += rows;
@@ -160,39 +296,42 @@ mod x86 {
         }};
     }
 
-    pub(super) fn matmul_avx512(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], os: usize) {
-        // SAFETY: chosen only when the CPU has AVX-512F; `matmul` checked every bound.
-        unsafe { avx512(x, b, bias, out, os) }
-    }
-
+    /// Chosen only when the CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    unsafe fn avx512(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], os: usize) {
-        let mut p = 0;
-        while p < b.panels() {
+    pub(super) unsafe fn avx512<E: Element>(
+        x: Rows<'_>,
+        b: &Packed<E>,
+        bias: Option<&[f32]>,
+        panels: Range<usize>,
+        out: *mut f32,
+        os: usize,
+    ) {
+        let mut p = panels.start;
+        while p < panels.end {
             // Two panels at a time where two remain: 12 accumulators per 8 loads.
-            let two = p + 1 < b.panels();
-            row_blocks!(x, tile512, (p, two, x, b, bias, &mut *out, os));
+            let two = p + 1 < panels.end;
+            row_blocks!(x, tile512, (p, two, x, b, bias, out, os));
             p += if two { 2 } else { 1 };
         }
     }
 
     /// Mask of the valid columns among the 16 of panel `p`.
     #[inline(always)]
-    fn column_mask(b: &Packed, p: usize) -> __mmask16 {
+    fn column_mask<E>(b: &Packed<E>, p: usize) -> __mmask16 {
         let cols = PANEL.min(b.n - p * PANEL);
         if cols == PANEL { 0xffff } else { (1u16 << cols) - 1 }
     }
 
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile512<const R: usize>(
+    unsafe fn tile512<E: Element, const R: usize>(
         r0: usize,
         p: usize,
         two: bool,
         x: Rows<'_>,
-        b: &Packed,
+        b: &Packed<E>,
         bias: Option<&[f32]>,
-        out: &mut [f32],
+        out: *mut f32,
         os: usize,
     ) {
         // SAFETY: `matmul` checked that every row, panel and output row read or written
@@ -213,15 +352,15 @@ mod x86 {
             let mut acc0 = [b0; R];
             let mut acc1 = [b1; R];
             for t in 0..k {
-                let v0 = _mm512_loadu_ps(w0.add(t * PANEL));
-                let v1 = _mm512_loadu_ps(w1.add(t * PANEL));
+                let v0 = E::load16(w0.add(t * PANEL));
+                let v1 = E::load16(w1.add(t * PANEL));
                 for r in 0..R {
                     let xv = _mm512_set1_ps(*xp.add(r * x.stride + t));
                     acc0[r] = _mm512_fmadd_ps(xv, v0, acc0[r]);
                     acc1[r] = _mm512_fmadd_ps(xv, v1, acc1[r]);
                 }
             }
-            let o = out.as_mut_ptr().add(r0 * os + p * PANEL);
+            let o = out.add(r0 * os + p * PANEL);
             for r in 0..R {
                 _mm512_mask_storeu_ps(o.add(r * os), m0, acc0[r]);
                 if two {
@@ -231,26 +370,29 @@ mod x86 {
         }
     }
 
-    pub(super) fn matmul_avx2(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], os: usize) {
-        // SAFETY: chosen only when the CPU has AVX2 and FMA; `matmul` checked every bound.
-        unsafe { avx2(x, b, bias, out, os) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(x: Rows<'_>, b: &Packed, bias: Option<&[f32]>, out: &mut [f32], os: usize) {
-        for p in 0..b.panels() {
-            row_blocks!(x, tile256, (p, x, b, bias, &mut *out, os));
+    /// Chosen only when the CPU has AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn avx2<E: Element>(
+        x: Rows<'_>,
+        b: &Packed<E>,
+        bias: Option<&[f32]>,
+        panels: Range<usize>,
+        out: *mut f32,
+        os: usize,
+    ) {
+        for p in panels {
+            row_blocks!(x, tile256, (p, x, b, bias, out, os));
         }
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile256<const R: usize>(
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile256<E: Element, const R: usize>(
         r0: usize,
         p: usize,
         x: Rows<'_>,
-        b: &Packed,
+        b: &Packed<E>,
         bias: Option<&[f32]>,
-        out: &mut [f32],
+        out: *mut f32,
         os: usize,
     ) {
         // SAFETY: `matmul` checked that every row, panel and output row read or written
@@ -267,8 +409,8 @@ mod x86 {
             let mut lo = [_mm256_loadu_ps(init.as_ptr()); R];
             let mut hi = [_mm256_loadu_ps(init.as_ptr().add(8)); R];
             for t in 0..k {
-                let v0 = _mm256_loadu_ps(w.add(t * PANEL));
-                let v1 = _mm256_loadu_ps(w.add(t * PANEL + 8));
+                let v0 = E::load8(w.add(t * PANEL));
+                let v1 = E::load8(w.add(t * PANEL + 8));
                 for r in 0..R {
                     let xv = _mm256_broadcast_ss(&*xp.add(r * x.stride + t));
                     lo[r] = _mm256_fmadd_ps(xv, v0, lo[r]);
@@ -276,7 +418,7 @@ mod x86 {
                 }
             }
             for r in 0..R {
-                let o = out.as_mut_ptr().add((r0 + r) * os + p * PANEL);
+                let o = out.add((r0 + r) * os + p * PANEL);
                 if cols == PANEL {
                     _mm256_storeu_ps(o, lo[r]);
                     _mm256_storeu_ps(o.add(8), hi[r]);
@@ -306,49 +448,106 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn every_kernel_matches_a_naive_product_on_odd_shapes() {
-        let mut kernels: Vec<(&str, Kernel)> = vec![("scalar", matmul_scalar)];
+    /// The levels this CPU can run.
+    fn levels() -> Vec<Level> {
+        let mut levels = vec![Level::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.push(("avx512", x86::matmul_avx512));
+                levels.push(Level::Avx512);
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                kernels.push(("avx2", x86::matmul_avx2));
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
+            {
+                levels.push(Level::Avx2);
             }
         }
+        levels
+    }
+
+    /// Runs every kernel on odd shapes (partial tiles and panels, strided rows) against an f64
+    /// product of what the packed matrix holds; returns the number of values checked.
+    fn check_kernels<E: Element + std::fmt::Debug + PartialEq>(tolerance: f64) -> usize {
         let mut checked = 0;
-        for (rows, k, n) in [(1, 1, 1), (1, 384, 384), (7, 33, 17), (12, 384, 1152), (13, 5, 48), (6, 64, 31)] {
+        for (rows, k, n) in [(1, 1, 1), (1, 384, 384), (7, 33, 17), (12, 384, 1152), (13, 5, 48), (6, 64, 31)]
+        {
             let (xs, os) = (k + 3, n + 5); // strided rows, as the encoder reads heads
             let x = values(rows * xs, 1);
             let wt = values(n * k, 2);
             let bias = values(n, 3);
-            let mut from_t = Packed::default();
+            let mut from_t = Packed::<E>::default();
             from_t.from_transposed(&wt, n, k, k);
             // The same B given row by row packs identically.
-            let b_rows: Vec<f32> = (0..k).flat_map(|t| (0..n).map(move |j| (t, j))).map(|(t, j)| wt[j * k + t]).collect();
-            let mut from_r = Packed::default();
+            let wt_ref = &wt;
+            let b_rows: Vec<f32> = (0..k).flat_map(|t| (0..n).map(move |j| wt_ref[j * k + t])).collect();
+            let mut from_r = Packed::<E>::default();
             from_r.from_rows(&b_rows, k, n, n);
             assert_eq!(from_t.data, from_r.data);
-            for (name, kernel) in &kernels {
+            let held = |j: usize, t: usize| E::from_f32(wt[j * k + t]).to_f32() as f64;
+            for level in levels() {
                 for with_bias in [false, true] {
                     let mut out = vec![f32::NAN; rows * os];
-                    kernel(Rows { data: &x, rows, stride: xs }, &from_t, with_bias.then_some(&bias[..]), &mut out, os);
+                    let operand = Rows { data: &x, rows, stride: xs };
+                    let bias = with_bias.then_some(&bias[..]);
+                    // SAFETY: `out` holds `rows` rows of `os >= n` values; `levels` checked
+                    // the CPU features.
+                    unsafe {
+                        kernel(level)(operand, &from_t, bias, 0..from_t.panels(), out.as_mut_ptr(), os)
+                    };
                     for r in 0..rows {
                         for j in 0..n {
-                            let want: f64 = (0..k).map(|t| x[r * xs + t] as f64 * wt[j * k + t] as f64).sum::<f64>()
-                                + if with_bias { bias[j] as f64 } else { 0.0 };
+                            let want = (0..k).map(|t| x[r * xs + t] as f64 * held(j, t)).sum::<f64>()
+                                + bias.map_or(0.0, |b| b[j] as f64);
                             let got = out[r * os + j] as f64;
-                            assert!((got - want).abs() <= 1e-4 * (1.0 + k as f64).sqrt(), "{name} {rows}x{k}x{n} [{r}][{j}]: {got} vs {want}");
+                            let limit = tolerance * (1.0 + k as f64).sqrt();
+                            assert!(
+                                (got - want).abs() <= limit,
+                                "{level:?} {rows}x{k}x{n} [{r}][{j}]: {got} vs {want}"
+                            );
                             checked += 1;
                         }
                         // Columns between rows are left alone.
-                        assert!(out[r * os + n..(r * os + os).min(out.len())].iter().all(|v| v.is_nan()), "{name} wrote past n");
+                        let gap = &out[r * os + n..(r * os + os).min(out.len())];
+                        assert!(gap.iter().all(|v| v.is_nan()), "{level:?} wrote past n");
                     }
                 }
             }
         }
-        assert!(checked >= 2 * 12 * 1152 * 2, "checked {checked}");
+        checked
+    }
+
+    #[test]
+    fn every_kernel_matches_a_naive_product_on_odd_shapes() {
+        let checked = check_kernels::<f32>(1e-5) + check_kernels::<half::f16>(1e-5);
+        assert!(checked >= 2 * 2 * 12 * 1152 * 2, "checked {checked}");
+    }
+
+    #[test]
+    fn f16_packing_rounds_each_weight_to_the_nearest_half() {
+        let w = [0.1f32, -3.0e-3, 1.0 / 3.0, 65_504.0];
+        let mut b = Packed::<half::f16>::default();
+        b.from_rows(&w, 1, 4, 4);
+        for (j, &v) in w.iter().enumerate() {
+            let got = b.data[j].to_f32();
+            assert!((got - v).abs() <= v.abs() * 2f32.powi(-11), "{v} packed as {got}");
+        }
+    }
+
+    #[test]
+    fn a_product_split_between_threads_equals_the_serial_one() {
+        let (rows, k, n) = (12, 384, 1536);
+        let x = values(rows * k, 4);
+        let mut b = Packed::<half::f16>::default();
+        b.from_transposed(&values(n * k, 5), n, k, k);
+        let bias = values(n, 6);
+        let run = |parallel| {
+            let mut out = vec![0f32; rows * n];
+            on_pool(|| matmul(Rows { data: &x, rows, stride: k }, &b, Some(&bias), &mut out, n, parallel));
+            out
+        };
+        let serial = run(false);
+        assert!(serial.iter().all(|v| v.is_finite() && *v != 0.0));
+        assert_eq!(run(true), serial, "each column is summed in the same order either way");
     }
 }

@@ -119,14 +119,15 @@ impl MiniLmEmbedder {
     }
 
     /// One forward pass over a few texts, each mean-pooled over its tokens and normalised.
-    fn forward(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    /// `parallel` lets the pass use two threads (when it is the only one running).
+    fn forward(&self, texts: &[&str], parallel: bool) -> Result<Vec<Vec<f32>>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Embedding { message: format!("tokenizing: {e}") })?;
         let tokens: Vec<Tokens<'_>> =
             encodings.iter().map(|e| Tokens { ids: e.get_ids(), type_ids: e.get_type_ids() }).collect();
-        let states = self.model.forward(&tokens)?;
+        let states = self.model.forward(&tokens, parallel)?;
         let h = self.model.hidden_size();
         let mut rows = states.chunks_exact(h);
         Ok(tokens
@@ -147,13 +148,17 @@ impl MiniLmEmbedder {
 
 impl EmbeddingFunction for MiniLmEmbedder {
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        // A forward pass runs on one thread, so every core takes whole passes of its own:
-        // batches are sized to give each core work. Texts stay in order; nothing is padded.
+        // Several passes: every core takes whole passes of its own (batches sized to give each
+        // core work). One pass (a single text, say): its products split between threads.
+        // Texts stay in order; nothing is padded.
         let threads = crate::parallel::threads();
         let batch = texts.len().div_ceil(threads).clamp(1, BATCH);
         let chunks: Vec<&[&str]> = texts.chunks(batch).collect();
+        if let [only] = chunks[..] {
+            return super::matmul::on_pool(|| self.forward(only, threads > 1));
+        }
         let parts = crate::parallel::map_split(chunks.len(), 1, |range| {
-            range.map(|c| self.forward(chunks[c])).collect::<Result<Vec<_>>>()
+            range.map(|c| self.forward(chunks[c], false)).collect::<Result<Vec<_>>>()
         });
         let mut out = Vec::with_capacity(texts.len());
         for part in parts {
