@@ -115,7 +115,7 @@ fn dense(vb: &VarBuilder, parts: &[&str], inputs: usize, outputs: usize) -> Resu
         bias.extend(tensor(&vb, &[outputs], "bias")?);
     }
     let mut weight = Packed::default();
-    weight.from_transposed(&weights, bias.len(), inputs, inputs);
+    weight.pack_transposed(&weights, bias.len(), inputs, inputs);
     Ok(Dense { weight, bias })
 }
 
@@ -150,7 +150,7 @@ impl BertEncoder {
             return Err(unsupported(format!("position_embedding_type {kind:?}")));
         }
         let h = c.hidden_size;
-        if c.num_attention_heads == 0 || h % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !h.is_multiple_of(c.num_attention_heads) {
             return Err(unsupported(format!("{h} hidden units over {} heads", c.num_attention_heads)));
         }
         let emb = vb.pp("embeddings");
@@ -289,7 +289,7 @@ impl BertEncoder {
             s.scores.resize(len * len, 0.0);
             for head in 0..self.heads {
                 let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
-                s.keys.from_transposed(&qkv[k..], len, d, 3 * h);
+                s.keys.pack_transposed(&qkv[k..], len, d, 3 * h);
                 matmul(
                     Rows { data: &qkv[q..], rows: len, stride: 3 * h },
                     &s.keys,
@@ -301,7 +301,7 @@ impl BertEncoder {
                 for row in s.scores.chunks_exact_mut(len) {
                     softmax(row, scale);
                 }
-                s.values.from_rows(&qkv[v..], len, d, 3 * h);
+                s.values.pack_rows(&qkv[v..], len, d, 3 * h);
                 let out = &mut s.context[start * h + head * d..];
                 matmul(Rows { data: &s.scores, rows: len, stride: len }, &s.values, None, out, h, false);
             }
@@ -385,8 +385,7 @@ fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = -2.726_142_3e-10f32;
-    for c in [2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_600e-3, -1.609_603_3e-2]
-    {
+    for c in [2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.9546e-3, -1.609_603_3e-2] {
         p = p * x2 + c;
     }
     let mut q = -1.456_607_2e-5f32;

@@ -2,15 +2,13 @@
 //! few rows (a sentence is ~12 tokens) against weight matrices packed once at load. A general
 //! GEMM repacks its operands on every call and hands tiny products to a thread pool; here `B` is
 //! kept in 16-column panels, so the kernel streams one panel while a tile of rows accumulates in
-//! registers (AVX-512: 6 rows × 32 columns, AVX2 + FMA: 6 rows × 16 columns, scalar otherwise).
+//! registers (AVX-512: 12 rows × 32 columns, AVX2 + FMA: 6 rows × 16 columns, scalar otherwise).
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
 /// Columns per panel: one AVX-512 register, two AVX2 registers.
 const PANEL: usize = 16;
-/// Rows per register tile (12 accumulators leave room for the operands on every x86 level).
-const TILE_ROWS: usize = 6;
 
 /// What a packed matrix holds: f32, or f16 for weights (half the bytes to stream; a sentence
 /// reads every weight once, so a pass is bound by those reads).
@@ -81,7 +79,7 @@ pub(crate) struct Packed<E = f32> {
 impl<E: Element> Packed<E> {
     /// Packs `B` given as `Bᵀ`: `n` rows of `k` values, row `j` starting at `wt[j * stride]`.
     /// This is how linear layers store their weights (`out × in`).
-    pub(crate) fn from_transposed(&mut self, wt: &[f32], n: usize, k: usize, stride: usize) {
+    pub(crate) fn pack_transposed(&mut self, wt: &[f32], n: usize, k: usize, stride: usize) {
         self.reset(k, n);
         for j in 0..n {
             let (panel, col) = (j / PANEL, j % PANEL);
@@ -93,7 +91,7 @@ impl<E: Element> Packed<E> {
     }
 
     /// Packs `B` given as itself: `k` rows of `n` values, row `t` starting at `b[t * stride]`.
-    pub(crate) fn from_rows(&mut self, b: &[f32], k: usize, n: usize, stride: usize) {
+    pub(crate) fn pack_rows(&mut self, b: &[f32], k: usize, n: usize, stride: usize) {
         self.reset(k, n);
         for t in 0..k {
             for (j, &v) in b[t * stride..t * stride + n].iter().enumerate() {
@@ -272,26 +270,24 @@ mod x86 {
 
     use std::ops::Range;
 
-    use super::{Element, PANEL, Packed, Rows, TILE_ROWS};
+    use super::{Element, PANEL, Packed, Rows};
 
-    /// Calls `tile::<R>` for each block of up to `TILE_ROWS` rows.
+    /// Calls `tile::<E, R>` on blocks of at most `$max` rows, as even as can be (13 rows are
+    /// 7 + 6, not 12 + 1: a one-row tile streams its panel for one row's work).
     macro_rules! row_blocks {
-        ($x:expr, $tile:ident, ($($arg:expr),*)) => {{
-            let mut r0 = 0;
-            while r0 < $x.rows {
-                let rows = ($x.rows - r0).min(TILE_ROWS);
+        ($x:expr, $tile:ident, [$($n:literal)*] $max:literal, $r0:ident => $args:tt) => {{
+            let blocks = $x.rows.div_ceil($max);
+            let mut $r0 = 0;
+            for block in 0..blocks {
+                let rows = ($x.rows - $r0).div_ceil(blocks - block);
                 // SAFETY: the caller runs on a CPU with the tile's features.
                 unsafe {
                     match rows {
-                        1 => $tile::<E, 1>(r0, $($arg),*),
-                        2 => $tile::<E, 2>(r0, $($arg),*),
-                        3 => $tile::<E, 3>(r0, $($arg),*),
-                        4 => $tile::<E, 4>(r0, $($arg),*),
-                        5 => $tile::<E, 5>(r0, $($arg),*),
-                        _ => $tile::<E, TILE_ROWS>(r0, $($arg),*),
+                        $($n => $tile::<E, $n> $args,)*
+                        _ => $tile::<E, $max> $args,
                     }
                 }
-                r0 += rows;
+                $r0 += rows;
             }
         }};
     }
@@ -308,9 +304,9 @@ mod x86 {
     ) {
         let mut p = panels.start;
         while p < panels.end {
-            // Two panels at a time where two remain: 12 accumulators per 8 loads.
+            // Two panels at a time where two remain: 24 accumulators, 2 weight loads per 12 rows.
             let two = p + 1 < panels.end;
-            row_blocks!(x, tile512, (p, two, x, b, bias, out, os));
+            row_blocks!(x, tile512, [1 2 3 4 5 6 7 8 9 10 11] 12, r0 => (r0, p, two, x, b, bias, out, os));
             p += if two { 2 } else { 1 };
         }
     }
@@ -381,7 +377,7 @@ mod x86 {
         os: usize,
     ) {
         for p in panels {
-            row_blocks!(x, tile256, (p, x, b, bias, out, os));
+            row_blocks!(x, tile256, [1 2 3 4 5] 6, r0 => (r0, p, x, b, bias, out, os));
         }
     }
 
@@ -477,12 +473,12 @@ mod tests {
             let wt = values(n * k, 2);
             let bias = values(n, 3);
             let mut from_t = Packed::<E>::default();
-            from_t.from_transposed(&wt, n, k, k);
+            from_t.pack_transposed(&wt, n, k, k);
             // The same B given row by row packs identically.
             let wt_ref = &wt;
             let b_rows: Vec<f32> = (0..k).flat_map(|t| (0..n).map(move |j| wt_ref[j * k + t])).collect();
             let mut from_r = Packed::<E>::default();
-            from_r.from_rows(&b_rows, k, n, n);
+            from_r.pack_rows(&b_rows, k, n, n);
             assert_eq!(from_t.data, from_r.data);
             let held = |j: usize, t: usize| E::from_f32(wt[j * k + t]).to_f32() as f64;
             for level in levels() {
@@ -527,7 +523,7 @@ mod tests {
     fn f16_packing_rounds_each_weight_to_the_nearest_half() {
         let w = [0.1f32, -3.0e-3, 1.0 / 3.0, 65_504.0];
         let mut b = Packed::<half::f16>::default();
-        b.from_rows(&w, 1, 4, 4);
+        b.pack_rows(&w, 1, 4, 4);
         for (j, &v) in w.iter().enumerate() {
             let got = b.data[j].to_f32();
             assert!((got - v).abs() <= v.abs() * 2f32.powi(-11), "{v} packed as {got}");
@@ -539,7 +535,7 @@ mod tests {
         let (rows, k, n) = (12, 384, 1536);
         let x = values(rows * k, 4);
         let mut b = Packed::<half::f16>::default();
-        b.from_transposed(&values(n * k, 5), n, k, k);
+        b.pack_transposed(&values(n * k, 5), n, k, k);
         let bias = values(n, 6);
         let run = |parallel| {
             let mut out = vec![0f32; rows * n];

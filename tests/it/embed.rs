@@ -42,7 +42,8 @@ fn minilm_matches_sentence_transformers() {
             case["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         let c = cosine(got, &want);
         println!("{:>3} tokens: cosine {c:.6}", case["tokens"]);
-        assert!(c >= 0.999, "cosine {c} for {:?} ({} tokens)", case["text"], case["tokens"]);
+        // The issue asks 0.999; f16 weights measure >= 0.999999, so a slip shows long before.
+        assert!(c >= 0.9999, "cosine {c} for {:?} ({} tokens)", case["text"], case["tokens"]);
         let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "vectors are L2-normalised");
     }
@@ -88,6 +89,111 @@ fn a_missing_model_directory_is_a_clear_error() {
     let Err(err) = vectorlite::MiniLmEmbedder::discover(Some(dir.path())) else { panic!("no model there") };
     assert!(matches!(err, Error::ModelNotFound { .. }));
     assert!(err.to_string().contains("scripts/fetch-model.sh"), "{err}");
+}
+
+/// A tiny BERT (hidden 4, 2 heads, 1 layer) as a model directory: the real tokenizer, the given
+/// config fields over a valid base, and safetensors holding `tensors` (name, shape) filled
+/// with deterministic values.
+#[cfg(feature = "embed")]
+fn tiny_model(config: serde_json::Value, tensors: &[(String, Vec<usize>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = json!({
+        "vocab_size": 30522, "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 8, "hidden_act": "gelu", "max_position_embeddings": 512,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12
+    });
+    for (k, v) in config.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    std::fs::write(dir.path().join("config.json"), base.to_string()).unwrap();
+    let tokenizer = std::path::Path::new(vectorlite::DEFAULT_MODEL_DIR).join("tokenizer.json");
+    std::fs::copy(tokenizer, dir.path().join("tokenizer.json")).unwrap();
+    let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
+    for (name, shape) in tensors {
+        let start = data.len();
+        let count: usize = shape.iter().product();
+        data.extend((0..count).flat_map(|i| (((i * 7919 + start) % 13) as f32 / 13.0 - 0.5).to_le_bytes()));
+        header.insert(
+            name.clone(),
+            json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let header = serde_json::Value::Object(header).to_string();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header.as_bytes());
+    file.extend(data);
+    std::fs::write(dir.path().join("model.safetensors"), file).unwrap();
+    dir
+}
+
+/// Every tensor a tiny BERT needs (hidden 4, intermediate 8, one layer), with `vocab` words.
+#[cfg(feature = "embed")]
+fn tiny_tensors(vocab: usize) -> Vec<(String, Vec<usize>)> {
+    let mut t = vec![
+        ("embeddings.word_embeddings.weight".to_string(), vec![vocab, 4]),
+        ("embeddings.position_embeddings.weight".into(), vec![512, 4]),
+        ("embeddings.token_type_embeddings.weight".into(), vec![2, 4]),
+    ];
+    let mut norm = |prefix: &str| {
+        t.push((format!("{prefix}.LayerNorm.weight"), vec![4]));
+        t.push((format!("{prefix}.LayerNorm.bias"), vec![4]));
+    };
+    norm("embeddings");
+    norm("encoder.layer.0.attention.output");
+    norm("encoder.layer.0.output");
+    for (name, out, inp) in [
+        ("attention.self.query", 4, 4),
+        ("attention.self.key", 4, 4),
+        ("attention.self.value", 4, 4),
+        ("attention.output.dense", 4, 4),
+        ("intermediate.dense", 8, 4),
+        ("output.dense", 4, 8),
+    ] {
+        t.push((format!("encoder.layer.0.{name}.weight"), vec![out, inp]));
+        t.push((format!("encoder.layer.0.{name}.bias"), vec![out]));
+    }
+    t
+}
+
+#[cfg(feature = "embed")]
+#[test]
+fn other_bert_shapes_load_and_broken_models_are_clear_errors() {
+    use vectorlite::MiniLmEmbedder;
+    // A valid model of another shape runs: unit vectors of its width, batch = one by one.
+    let dir = tiny_model(json!({}), &tiny_tensors(30522));
+    let m = MiniLmEmbedder::load(dir.path()).unwrap();
+    assert_eq!(m.dimension().unwrap(), 4);
+    let texts = ["a short text", "another, longer text than the first one", ""];
+    let batch = m.embed_batch(&texts).unwrap();
+    for (t, v) in texts.iter().zip(&batch) {
+        assert_eq!(v.len(), 4);
+        assert!((cosine(v, v) - 1.0).abs() < 1e-5 && v.iter().all(|x| x.is_finite()));
+        assert!(cosine(&m.embed(t).unwrap(), v) > 0.99999, "{t:?}");
+    }
+    assert!(cosine(&batch[0], &batch[1]) < 0.99999, "different texts, different vectors");
+
+    let refused = |dir: tempfile::TempDir, wanted: &str| {
+        let err = match MiniLmEmbedder::load(dir.path()) {
+            Ok(m) => m.embed("token ids beyond a small vocabulary").map(|_| ()).unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(matches!(err, Error::Embedding { .. }), "{err:?}");
+        assert!(err.to_string().contains(wanted), "{err} should mention {wanted:?}");
+    };
+    // Tokens the weights have no row for: an error at embedding time, not a panic.
+    refused(tiny_model(json!({"vocab_size": 8}), &tiny_tensors(8)), "outside the vocabulary");
+    let mut missing = tiny_tensors(30522);
+    missing.retain(|(name, _)| !name.contains("intermediate.dense.weight"));
+    refused(tiny_model(json!({}), &missing), "intermediate.dense.weight");
+    let mut misshapen = tiny_tensors(30522);
+    misshapen[3].1 = vec![5];
+    refused(tiny_model(json!({}), &misshapen), "shape");
+    refused(tiny_model(json!({"hidden_act": "swish"}), &tiny_tensors(30522)), "swish");
+    refused(tiny_model(json!({"num_attention_heads": 3}), &tiny_tensors(30522)), "heads");
+    refused(
+        tiny_model(json!({"position_embedding_type": "relative_key"}), &tiny_tensors(30522)),
+        "relative_key",
+    );
 }
 
 #[cfg(feature = "embed")]
