@@ -159,7 +159,6 @@ impl Opening {
             if segments.get(i + 1).is_some_and(|(next_first, _)| *next_first <= after.saturating_add(1)) {
                 continue;
             }
-            let (records, end) = segment::scan_segment(path)?;
             if next.is_none() && *first > after.saturating_add(1) {
                 let reason = format!(
                     "the log starts at record {first} but the snapshot ends at {after}: records are \
@@ -168,21 +167,24 @@ impl Opening {
                 return Err(corrupt(path, 0, reason));
             }
             let mut expected = next.unwrap_or(*first);
-            for LogRecord { first_seq, seq, payload, offset } in records {
+            let replayed = &mut self.replayed;
+            let end = segment::scan_segment_with(path, |record: LogRecord<'_>| -> Result<()> {
+                let LogRecord { first_seq, seq, payload, offset } = record;
                 if first_seq != expected {
                     let reason = format!("record {first_seq} where {expected} was expected");
                     return Err(corrupt(path, offset, reason));
                 }
                 expected = seq + 1;
                 if seq <= after {
-                    continue;
+                    return Ok(());
                 }
                 let op =
                     Op::decode(&payload).map_err(|e| corrupt(path, offset, format!("record {seq}: {e}")))?;
                 apply(op).map_err(|e| corrupt(path, offset, format!("record {seq} does not apply: {e}")))?;
-                self.replayed.ops += 1;
-                self.replayed.bytes += payload.len() as u64;
-            }
+                replayed.ops += 1;
+                replayed.bytes += payload.len() as u64;
+                Ok(())
+            })?;
             next = Some(expected);
             if let ScanEnd::Damaged { offset, reason, data_after } = end {
                 if i + 1 == segments.len() && !data_after {

@@ -326,7 +326,7 @@ mod tests {
         let left = segments(dir.path()).unwrap();
         assert_eq!(left.len(), 1);
         let (frames, _) = scan_segment(&left[0].1).unwrap();
-        assert_eq!((frames[0].seq, frames[0].payload.as_slice()), (2, &b"b"[..]));
+        assert_eq!((frames[0].seq, &*frames[0].payload), (2, &b"b"[..]));
     }
 
     #[test]
@@ -350,7 +350,7 @@ mod tests {
         let (frames, end) = scan_segment(path).unwrap();
         assert!(matches!(end, ScanEnd::Clean));
         assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<u64>>());
-        let mut payloads: Vec<Vec<u8>> = frames.into_iter().map(|f| f.payload).collect();
+        let mut payloads: Vec<Vec<u8>> = frames.into_iter().map(|f| f.payload.into_owned()).collect();
         payloads.sort();
         payloads.dedup();
         assert_eq!(payloads.len(), 200);

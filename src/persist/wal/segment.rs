@@ -7,6 +7,7 @@
 //! the checksum). The frames of one operation are written together, so a scan that finds an
 //! operation's frames cut off at the end of a segment has found a torn final append.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -111,14 +112,21 @@ pub(crate) fn create_segment(dir: &Path, first_seq: u64) -> Result<File, Persist
 
 /// One whole logged operation read back (all its frames joined).
 #[derive(Debug)]
-pub(crate) struct LogRecord {
+pub(crate) struct LogRecord<'a> {
     /// Sequence number of its first frame.
     pub first_seq: u64,
     /// Sequence number of its last frame: the operation's own number.
     pub seq: u64,
-    pub payload: Vec<u8>,
+    /// Borrowed from the scan's buffer for a one-frame operation, joined for a longer one.
+    pub payload: Cow<'a, [u8]>,
     /// Where its first frame starts in the segment.
     pub offset: u64,
+}
+
+impl LogRecord<'_> {
+    fn into_owned(self) -> LogRecord<'static> {
+        LogRecord { payload: Cow::Owned(self.payload.into_owned()), ..self }
+    }
 }
 
 /// How a segment's scan ended.
@@ -132,57 +140,186 @@ pub(crate) enum ScanEnd {
 }
 
 /// Reads every whole operation of a segment file, stopping at the first damage.
-pub(crate) fn scan_segment(path: &Path) -> Result<(Vec<LogRecord>, ScanEnd), PersistenceError> {
-    let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(path))?;
-    Ok(scan_bytes(&bytes))
+pub(crate) fn scan_segment(path: &Path) -> Result<(Vec<LogRecord<'static>>, ScanEnd), PersistenceError> {
+    let mut records = Vec::new();
+    let end = scan_segment_with(path, |r| {
+        records.push(r.into_owned());
+        Ok::<_, PersistenceError>(())
+    })?;
+    Ok((records, end))
+}
+
+/// Calls `visit` with every whole operation of a segment file, in order, reading the file a
+/// piece at a time: memory stays near one piece plus one operation, however long the log
+/// (a recovery replays gigabytes). Stops at the first damage, which it returns as the scan's
+/// end, or at the first error of `visit`, which it returns.
+pub(crate) fn scan_segment_with<E: From<PersistenceError>>(
+    path: &Path,
+    visit: impl FnMut(LogRecord<'_>) -> Result<(), E>,
+) -> Result<ScanEnd, E> {
+    let file = File::open(path).map_err(|e| E::from(PersistenceError::io(path, e)))?;
+    scan(file, visit).map_err(|e| match e {
+        ScanError::Io(e) => E::from(PersistenceError::io(path, e)),
+        ScanError::Visit(e) => e,
+    })
 }
 
 /// [`scan_segment`] over bytes in memory.
-pub(crate) fn scan_bytes(bytes: &[u8]) -> (Vec<LogRecord>, ScanEnd) {
+#[cfg(test)]
+pub(crate) fn scan_bytes(bytes: &[u8]) -> (Vec<LogRecord<'static>>, ScanEnd) {
     let mut records = Vec::new();
-    if bytes.len() < SEGMENT_MAGIC.len() || bytes[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
-        let data_after = bytes.len() > SEGMENT_MAGIC.len();
-        let reason = "not a vectorlite log segment (bad magic)".to_owned();
-        return (records, ScanEnd::Damaged { offset: 0, reason, data_after });
+    let end = scan(bytes, |r| {
+        records.push(r.into_owned());
+        Ok::<_, std::convert::Infallible>(())
+    });
+    match end {
+        Ok(end) => (records, end),
+        Err(ScanError::Io(e)) => unreachable!("reading a slice cannot fail: {e}"),
     }
-    let mut at = SEGMENT_MAGIC.len();
+}
+
+/// Bytes read from the segment at a time.
+const PIECE: usize = 8 << 20;
+
+enum ScanError<E> {
+    Io(io::Error),
+    Visit(E),
+}
+
+/// A window onto a segment being read: `buf[pos..]` is unread, `base` is `buf[0]`'s offset.
+struct Window<R> {
+    reader: R,
+    buf: Vec<u8>,
+    pos: usize,
+    base: u64,
+    eof: bool,
+}
+
+impl<R: Read> Window<R> {
+    /// Makes `n` unread bytes available, or all that remain.
+    fn want(&mut self, n: usize) -> io::Result<()> {
+        if self.buf.len() - self.pos >= n || self.eof {
+            return Ok(());
+        }
+        self.buf.drain(..self.pos);
+        self.base += self.pos as u64;
+        self.pos = 0;
+        let target = n.max(PIECE);
+        while self.buf.len() < target {
+            let len = self.buf.len();
+            // Grow in pieces: a frame's claimed length is not trusted with one allocation.
+            self.buf.resize(len + PIECE.min(target - len), 0);
+            let read = loop {
+                match self.reader.read(&mut self.buf[len..]) {
+                    Ok(read) => break read,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.buf.truncate(len);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(len + read);
+            if read == 0 {
+                self.eof = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+}
+
+fn scan<R: Read, E>(
+    reader: R,
+    mut visit: impl FnMut(LogRecord<'_>) -> Result<(), E>,
+) -> Result<ScanEnd, ScanError<E>> {
+    let mut w = Window { reader, buf: Vec::new(), pos: 0, base: 0, eof: false };
+    w.want(SEGMENT_MAGIC.len()).map_err(ScanError::Io)?;
+    if w.unread().len() < SEGMENT_MAGIC.len() || w.unread()[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+        w.want(SEGMENT_MAGIC.len() + 1).map_err(ScanError::Io)?;
+        let data_after = w.unread().len() > SEGMENT_MAGIC.len();
+        let reason = "not a vectorlite log segment (bad magic)".to_owned();
+        return Ok(ScanEnd::Damaged { offset: 0, reason, data_after });
+    }
+    w.pos = SEGMENT_MAGIC.len();
     // The operation being assembled from continued frames: (first seq, offset, payload).
-    let mut open: Option<(u64, usize, Vec<u8>)> = None;
-    while at < bytes.len() {
-        let (frame, len) = match parse_frame(&bytes[at..]) {
+    let mut open: Option<(u64, u64, Vec<u8>)> = None;
+    loop {
+        w.want(FRAME_HEADER).map_err(ScanError::Io)?;
+        if w.unread().is_empty() {
+            break;
+        }
+        if let Some(extent) = frame_extent(w.unread()) {
+            w.want(extent).map_err(ScanError::Io)?;
+        }
+        let at = w.offset();
+        let (frame, len) = match parse_frame(w.unread()) {
             Ok(parsed) => parsed,
             Err(reason) => {
                 let offset = open.as_ref().map_or(at, |(_, start, _)| *start);
-                let data_after = (at + 1..bytes.len()).any(|i| parse_frame(&bytes[i..]).is_ok());
-                return (records, ScanEnd::Damaged { offset: offset as u64, reason, data_after });
+                // Damage: is anything valid after it? Read the rest of the segment to see.
+                w.want(usize::MAX).map_err(ScanError::Io)?;
+                let rest = w.unread();
+                let data_after = (1..rest.len()).any(|i| parse_frame(&rest[i..]).is_ok());
+                return Ok(ScanEnd::Damaged { offset, reason, data_after });
             }
         };
-        let (first_seq, offset, mut payload) = match open.take() {
+        let record = match open.take() {
             Some((first, start, mut payload)) => {
                 if frame.seq != first + frames_so_far(&payload) {
                     let reason = format!("frame {} inside the operation that starts at {first}", frame.seq);
-                    return (records, ScanEnd::Damaged { offset: start as u64, reason, data_after: true });
+                    return Ok(ScanEnd::Damaged { offset: start, reason, data_after: true });
                 }
                 payload.extend_from_slice(frame.payload);
-                (first, start, payload)
+                if frame.continued {
+                    open = Some((first, start, payload));
+                    None
+                } else {
+                    Some(LogRecord {
+                        first_seq: first,
+                        seq: frame.seq,
+                        payload: Cow::Owned(payload),
+                        offset: start,
+                    })
+                }
             }
-            None => (frame.seq, at, frame.payload.to_vec()),
+            None if frame.continued => {
+                open = Some((frame.seq, at, frame.payload.to_vec()));
+                None
+            }
+            None => Some(LogRecord {
+                first_seq: frame.seq,
+                seq: frame.seq,
+                payload: Cow::Borrowed(frame.payload),
+                offset: at,
+            }),
         };
-        at += len;
-        if frame.continued {
-            open = Some((first_seq, offset, std::mem::take(&mut payload)));
-        } else {
-            records.push(LogRecord { first_seq, seq: frame.seq, payload, offset: offset as u64 });
+        if let Some(record) = record {
+            visit(record).map_err(ScanError::Visit)?;
         }
+        w.pos += len;
     }
     match open {
-        None => (records, ScanEnd::Clean),
+        None => Ok(ScanEnd::Clean),
         Some((first, start, _)) => {
             let reason = format!("the operation starting at record {first} is cut off");
-            (records, ScanEnd::Damaged { offset: start as u64, reason, data_after: false })
+            Ok(ScanEnd::Damaged { offset: start, reason, data_after: false })
         }
     }
+}
+
+/// The whole length of the frame starting `bytes`, when its header is whole and plausible.
+fn frame_extent(bytes: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) & !CONTINUED;
+    (bytes.len() >= FRAME_HEADER && len <= MAX_PAYLOAD).then_some(FRAME_HEADER + len as usize)
 }
 
 /// How many frames an assembled payload took so far (every continued frame is full).
