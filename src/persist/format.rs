@@ -236,7 +236,10 @@ impl<W: Write> Write for Tally<W> {
 }
 
 /// Writes one section: a placeholder header, the payload streamed through the compressor by
-/// `body`, then the real header patched in. Nothing is buffered beyond the compressor's window.
+/// `body`, then the real header patched in. Nothing is buffered beyond the compressor's window
+/// and the first [`PROBE`] bytes, on which the codec is chosen: a section that `compression`
+/// would shrink by less than a tenth (float vectors, mostly) is stored raw, since every load
+/// would pay a decompression to save almost nothing.
 pub(crate) fn write_section<W: Write + Seek>(
     w: &mut W,
     tag: Tag,
@@ -246,41 +249,134 @@ pub(crate) fn write_section<W: Write + Seek>(
     let start = w.stream_position()?;
     w.write_all(&[0u8; SECTION_HEADER_LEN as usize])?;
     let mut stored = Tally { inner: &mut *w, bytes: 0, crc: 0 };
-    let raw_len = match compression {
-        Compression::None => {
-            let mut raw = Tally { inner: &mut stored, bytes: 0, crc: 0 };
-            body(&mut raw)?;
-            raw.bytes
-        }
-        Compression::Zstd(level) => {
-            let mut enc = zstd::stream::write::Encoder::new(&mut stored, level)?;
-            let mut raw = Tally { inner: &mut enc, bytes: 0, crc: 0 };
-            body(&mut raw)?;
-            let n = raw.bytes;
-            enc.finish()?;
-            n
-        }
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(&mut stored, flate2::Compression::fast());
-            let mut raw = Tally { inner: &mut enc, bytes: 0, crc: 0 };
-            body(&mut raw)?;
-            let n = raw.bytes;
-            enc.finish()?;
-            n
-        }
+    let mut section = Section {
+        requested: compression,
+        probe: Vec::new(),
+        sink: None,
+        stored: Some(&mut stored),
+        raw_len: 0,
     };
+    body(&mut section)?;
+    let (codec, raw_len) = section.finish()?;
     let (stored_len, crc) = (stored.bytes, stored.crc);
     let end = w.stream_position()?;
     w.seek(SeekFrom::Start(start))?;
     let mut h = [0u8; SECTION_HEADER_LEN as usize];
     h[0..4].copy_from_slice(&(tag as u32).to_le_bytes());
-    h[4] = compression.codec();
+    h[4] = codec.codec();
     h[8..16].copy_from_slice(&raw_len.to_le_bytes());
     h[16..24].copy_from_slice(&stored_len.to_le_bytes());
     h[24..28].copy_from_slice(&crc.to_le_bytes());
     w.write_all(&h)?;
     w.seek(SeekFrom::Start(end))?;
     Ok(())
+}
+
+/// Bytes of a section tried with its compressor before the codec is chosen.
+const PROBE: usize = 1 << 20;
+
+/// A section's payload on its way to the file: probed, then streamed through the chosen codec.
+struct Section<'a, W: Write> {
+    requested: Compression,
+    probe: Vec<u8>,
+    /// Set once the codec is chosen.
+    sink: Option<Sink<'a, W>>,
+    /// The file, until the sink takes it.
+    stored: Option<&'a mut Tally<W>>,
+    raw_len: u64,
+}
+
+enum Sink<'a, W: Write> {
+    Raw(&'a mut Tally<W>),
+    Zstd(zstd::stream::write::Encoder<'static, &'a mut Tally<W>>),
+    Gzip(flate2::write::GzEncoder<&'a mut Tally<W>>),
+}
+
+impl<W: Write> Section<'_, W> {
+    /// Picks the codec on what the probe holds and sends the probe through it.
+    fn choose(&mut self) -> io::Result<()> {
+        let Some(stored) = self.stored.take() else { return Ok(()) };
+        let worth = match self.requested {
+            Compression::None => false,
+            _ if self.probe.is_empty() => false,
+            Compression::Zstd(level) => {
+                zstd::bulk::compress(&self.probe, level)?.len() * 10 < self.probe.len() * 9
+            }
+            Compression::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(&self.probe)?;
+                enc.finish()?.len() * 10 < self.probe.len() * 9
+            }
+        };
+        let mut sink = match self.requested {
+            Compression::Zstd(level) if worth => {
+                Sink::Zstd(zstd::stream::write::Encoder::new(stored, level)?)
+            }
+            Compression::Gzip if worth => {
+                Sink::Gzip(flate2::write::GzEncoder::new(stored, flate2::Compression::fast()))
+            }
+            _ => Sink::Raw(stored),
+        };
+        sink.write_all(&std::mem::take(&mut self.probe))?;
+        self.sink = Some(sink);
+        Ok(())
+    }
+
+    /// Flushes the codec; returns the codec used and the raw length.
+    fn finish(mut self) -> io::Result<(Compression, u64)> {
+        self.choose()?;
+        let codec = match self.sink {
+            Some(Sink::Zstd(enc)) => {
+                enc.finish()?;
+                self.requested
+            }
+            Some(Sink::Gzip(enc)) => {
+                enc.finish()?;
+                Compression::Gzip
+            }
+            Some(Sink::Raw(_)) | None => Compression::None,
+        };
+        Ok((codec, self.raw_len))
+    }
+}
+
+impl<W: Write> Write for Section<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.sink.is_none() {
+            let take = buf.len().min(PROBE - self.probe.len());
+            self.probe.extend_from_slice(&buf[..take]);
+            self.raw_len += take as u64;
+            if self.probe.len() == PROBE {
+                self.choose()?;
+            }
+            return Ok(take);
+        }
+        let n = self.sink.as_mut().map_or(Ok(0), |sink| sink.write(buf))?;
+        self.raw_len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sink.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl<W: Write> Write for Sink<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Raw(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Raw(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+            Sink::Gzip(w) => w.flush(),
+        }
+    }
 }
 
 /// Writes the `end` section.
@@ -655,4 +751,62 @@ pub(crate) fn read_graph(r: &mut dyn Read, expected_nodes: u64) -> Result<GraphP
     let upper_start = read_u32s(r, nodes)?;
     let upper = read_u32s(r, upper_words)?;
     Ok(GraphParts { m, entry, levels, layer0, upper_start, upper })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a section of `payload` with `compression`; returns its header and what reading
+    /// it back gives.
+    fn round_trip(payload: &[u8], compression: Compression) -> (SectionHeader, Vec<u8>) {
+        let mut file = io::Cursor::new(Vec::new());
+        // Odd-sized writes, as the column writers make, across the probe's end.
+        write_section(&mut file, Tag::Metadata, compression, |w| {
+            payload.chunks(70_001).try_for_each(|chunk| w.write_all(chunk))
+        })
+        .unwrap();
+        let bytes = file.into_inner();
+        let header: &[u8; SECTION_HEADER_LEN as usize] = bytes[..SECTION_HEADER_LEN as usize].try_into().unwrap();
+        let h = parse_section_header(header).unwrap();
+        assert_eq!(h.stored_len as usize, bytes.len() - SECTION_HEADER_LEN as usize);
+        let mut rest = &bytes[SECTION_HEADER_LEN as usize..];
+        let read = read_section(&mut rest, &h, |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out)?;
+            Ok(out)
+        })
+        .unwrap();
+        (h, read)
+    }
+
+    #[test]
+    fn sections_that_barely_compress_are_stored_raw_and_others_compressed() {
+        // Floats like embedding values (random 24-bit mantissas): zstd saves a few percent.
+        let mut s = 7u64;
+        let floats: Vec<u8> = (0..(3 << 20) / 4)
+            .flat_map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2).to_le_bytes()
+            })
+            .collect();
+        let json: Vec<u8> = (0..60_000).flat_map(|i| format!("{{\"bucket\":{}}}", i % 100).into_bytes()).collect();
+        for compression in [Compression::Zstd(3), Compression::Gzip] {
+            let (h, read) = round_trip(&floats, compression);
+            assert_eq!((h.codec, h.raw_len, read.len()), (0, floats.len() as u64, floats.len()));
+            assert!(read == floats);
+            let (h, read) = round_trip(&json, compression);
+            assert_eq!(h.codec, compression.codec(), "{compression:?}");
+            assert!(h.stored_len * 4 < h.raw_len, "{compression:?} compresses JSON");
+            assert!(read == json);
+        }
+        // Short and empty sections decide on what they hold; `None` is never compressed.
+        for payload in [&b""[..], b"tiny", &json[..1000]] {
+            for compression in [Compression::None, Compression::Zstd(3), Compression::Gzip] {
+                let (h, read) = round_trip(payload, compression);
+                assert_eq!(read, payload);
+                assert!(compression != Compression::None || h.codec == 0);
+            }
+        }
+    }
 }

@@ -514,6 +514,17 @@ fn with_peak_rss<T>(f: impl FnOnce() -> T) -> (T, u64) {
     })
 }
 
+/// The median time of three runs of `f`, in seconds.
+fn median_of_3(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut secs = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let start = Instant::now();
+        f()?;
+        secs.push(start.elapsed().as_secs_f64());
+    }
+    Ok(pct(&mut secs, 0.5))
+}
+
 /// Save and load throughput of `c` with each compression, beside a plain file copy.
 fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
     use vectorlite::{Compression, SaveOptions};
@@ -541,11 +552,13 @@ fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
             records_s: n / secs,
             peak_extra_mb: peak as f64 / 1e6,
         });
-        let start = Instant::now();
-        let loaded = Collection::load_from_file(&path, &LoadOptions::default())?;
-        let secs = start.elapsed().as_secs_f64();
-        ensure!(loaded.len() == c.len(), "loaded {} of {} records", loaded.len(), c.len());
-        drop(loaded);
+        // The median of three: one load on this machine can take 2-5x the others (the kernel
+        // finding fresh pages right after a save), which says nothing about the code.
+        let secs = median_of_3(|| {
+            let loaded = Collection::load_from_file(&path, &LoadOptions::default())?;
+            ensure!(loaded.len() == c.len(), "loaded {} of {} records", loaded.len(), c.len());
+            Ok(())
+        })?;
         rows.push(PersistRow {
             engine: "load",
             compression: label,
@@ -556,12 +569,14 @@ fn persist_rows(c: &Collection, json_out: bool) -> Result<()> {
             peak_extra_mb: 0.0,
         });
     }
-    // The floor: copying the uncompressed file's bytes, with an fsync like a save does.
+    // The floor: copying the uncompressed file's bytes, with an fsync like a save does
+    // (the median of three, like the loads).
     let src = dir.join("none.vlc");
-    let start = Instant::now();
-    std::fs::copy(&src, dir.join("copy.bin"))?;
-    std::fs::File::open(dir.join("copy.bin"))?.sync_all()?;
-    let secs = start.elapsed().as_secs_f64();
+    let secs = median_of_3(|| {
+        std::fs::copy(&src, dir.join("copy.bin"))?;
+        std::fs::File::open(dir.join("copy.bin"))?.sync_all()?;
+        Ok(())
+    })?;
     let file_mb = std::fs::metadata(&src)?.len() as f64 / 1e6;
     rows.push(PersistRow {
         engine: "plain copy",
