@@ -133,14 +133,15 @@ impl MiniLmEmbedder {
         Ok(tokens
             .iter()
             .map(|t| {
-                let mut mean = vec![0f32; h];
+                // The mean's direction: the sum, normalised (dividing by the count first would
+                // change nothing but the rounding).
+                let mut sum = vec![0f32; h];
                 for row in rows.by_ref().take(t.ids.len()) {
-                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+                    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
                 }
-                // Dividing by the count is skipped: normalising removes any common scale.
-                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                mean.iter_mut().for_each(|v| *v /= norm);
-                mean
+                let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                sum.iter_mut().for_each(|v| *v /= norm);
+                sum
             })
             .collect())
     }

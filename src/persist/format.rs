@@ -767,7 +767,8 @@ mod tests {
         })
         .unwrap();
         let bytes = file.into_inner();
-        let header: &[u8; SECTION_HEADER_LEN as usize] = bytes[..SECTION_HEADER_LEN as usize].try_into().unwrap();
+        let header: &[u8; SECTION_HEADER_LEN as usize] =
+            bytes[..SECTION_HEADER_LEN as usize].try_into().unwrap();
         let h = parse_section_header(header).unwrap();
         assert_eq!(h.stored_len as usize, bytes.len() - SECTION_HEADER_LEN as usize);
         let mut rest = &bytes[SECTION_HEADER_LEN as usize..];
@@ -790,7 +791,8 @@ mod tests {
                 (((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2).to_le_bytes()
             })
             .collect();
-        let json: Vec<u8> = (0..60_000).flat_map(|i| format!("{{\"bucket\":{}}}", i % 100).into_bytes()).collect();
+        let json: Vec<u8> =
+            (0..60_000).flat_map(|i| format!("{{\"bucket\":{}}}", i % 100).into_bytes()).collect();
         for compression in [Compression::Zstd(3), Compression::Gzip] {
             let (h, read) = round_trip(&floats, compression);
             assert_eq!((h.codec, h.raw_len, read.len()), (0, floats.len() as u64, floats.len()));

@@ -62,7 +62,8 @@ impl<F: Fn(Progress) + Send + Sync + 'static> From<F> for ProgressFn {
 /// How to save.
 #[derive(Debug, Clone, Default)]
 pub struct SaveOptions {
-    /// Section compression; default zstd level 3.
+    /// Section compression; default zstd level 3. Sections it would shrink by less than a
+    /// tenth (float vectors, typically) are stored raw, so loads do not pay to decompress them.
     pub compression: Compression,
     /// Keep the file being replaced as `<file>.bak`.
     pub backup: bool,
