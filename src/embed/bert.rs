@@ -284,7 +284,8 @@ impl BertEncoder {
         let d = h / self.heads;
         let scale = 1.0 / (d as f32).sqrt();
         let mut start = 0;
-        for &len in lengths {
+        // A text without tokens (a tokenizer that adds no [CLS]) has nothing to attend over.
+        for &len in lengths.iter().filter(|&&len| len > 0) {
             let qkv = &s.qkv[start * 3 * h..(start + len) * 3 * h];
             s.scores.resize(len * len, 0.0);
             for head in 0..self.heads {
@@ -456,6 +457,57 @@ mod tests {
         }
         assert!(worst < 1e-6, "worst error {worst}");
         assert_eq!(checked, 12001);
+    }
+
+    /// An encoder of hidden width 4 (2 heads, 1 layer, 8 words) with deterministic weights.
+    fn tiny_encoder() -> BertEncoder {
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 31 + seed) % 17) as f32 / 17.0 - 0.5).collect()
+        };
+        let dense = |out: usize, inp: usize, seed: usize| {
+            let mut weight = Packed::default();
+            weight.pack_transposed(&values(out * inp, seed), out, inp, inp);
+            Dense { weight, bias: values(out, seed + 1) }
+        };
+        let norm = || Norm { gamma: vec![1.0; 4], beta: vec![0.0; 4] };
+        BertEncoder {
+            word: values(8 * 4, 1),
+            position: values(16 * 4, 2),
+            token_type: values(2 * 4, 3),
+            embed_norm: norm(),
+            layers: vec![Layer {
+                qkv: dense(12, 4, 4),
+                attn_out: dense(4, 4, 5),
+                attn_norm: norm(),
+                intermediate: dense(8, 4, 6),
+                output: dense(4, 8, 7),
+                out_norm: norm(),
+            }],
+            hidden: 4,
+            heads: 2,
+            vocab: 8,
+            type_vocab: 2,
+            max_positions: 16,
+            activation: Activation::Gelu,
+            eps: 1e-12,
+        }
+    }
+
+    #[test]
+    fn texts_run_back_to_back_even_empty_ones_and_bad_tokens_are_errors() {
+        let e = tiny_encoder();
+        let text = |ids: &'static [u32]| Tokens { ids, type_ids: &[0; 16][..ids.len()] };
+        let alone = e.forward(&[text(&[1, 2, 3])], false).unwrap();
+        // An empty text (a tokenizer without [CLS]) beside others: no tokens, no panic, and
+        // the others' states are what they are alone (each attends over its own tokens).
+        let together = e.forward(&[text(&[]), text(&[1, 2, 3]), text(&[4])], true).unwrap();
+        assert_eq!(together.len(), 4 * 4);
+        for (a, b) in alone.iter().zip(&together[..12]) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert!(e.forward(&[text(&[8])], false).is_err(), "a token beyond the vocabulary");
+        let long = Tokens { ids: &[1; 17], type_ids: &[0; 17] };
+        assert!(e.forward(&[long], false).is_err(), "more tokens than positions");
     }
 
     #[test]
