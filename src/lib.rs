@@ -26,6 +26,7 @@ mod clock;
 mod codes;
 mod collection;
 mod config;
+mod cpu;
 mod embed;
 mod error;
 mod filter;

@@ -5,7 +5,8 @@
 //! registers (AVX-512: 12 rows × 32 columns, AVX2 + FMA: 6 rows × 16 columns, scalar otherwise).
 
 use std::ops::Range;
-use std::sync::OnceLock;
+
+use crate::cpu::SimdLevel;
 
 /// Columns per panel: one AVX-512 register, two AVX2 registers.
 const PANEL: usize = 16;
@@ -151,7 +152,7 @@ pub(crate) fn matmul<E: Element>(
     assert!(x.data.len() >= (x.rows - 1) * x.stride + b.k, "x is shorter than its rows");
     assert!(out_stride >= b.n && out.len() >= (x.rows - 1) * out_stride + b.n, "out is too short");
     assert!(bias.is_none_or(|bias| bias.len() >= b.n), "bias is shorter than n");
-    let kernel = kernel::<E>(level());
+    let kernel = kernel::<E>(crate::cpu::best());
     let out = OutPtr(out.as_mut_ptr());
     let panels = b.panels();
     if parallel && panels >= 4 && x.rows * b.k * b.n >= PARALLEL_MACS {
@@ -193,43 +194,14 @@ impl OutPtr {
 /// Computes panels `panels` of the product into `out`; callers check the bounds.
 type Kernel<E> = unsafe fn(Rows<'_>, &Packed<E>, Option<&[f32]>, Range<usize>, *mut f32, usize);
 
-/// The instruction sets a kernel can use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Level {
-    Scalar,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-/// The best level this CPU has, detected once.
-fn level() -> Level {
-    static BEST: OnceLock<Level> = OnceLock::new();
-    *BEST.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("f16c")
-            {
-                return Level::Avx2;
-            }
-        }
-        Level::Scalar
-    })
-}
-
-fn kernel<E: Element>(level: Level) -> Kernel<E> {
+/// The kernel written for `level`.
+fn kernel<E: Element>(level: SimdLevel) -> Kernel<E> {
     match level {
-        Level::Scalar => matmul_scalar::<E>,
+        SimdLevel::Scalar => matmul_scalar::<E>,
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => x86::avx2::<E>,
+        SimdLevel::Avx2 => x86::avx2::<E>,
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => x86::avx512::<E>,
+        SimdLevel::Avx512 => x86::avx512::<E>,
     }
 }
 
@@ -444,24 +416,6 @@ mod tests {
             .collect()
     }
 
-    /// The levels this CPU can run.
-    fn levels() -> Vec<Level> {
-        let mut levels = vec![Level::Scalar];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                levels.push(Level::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("f16c")
-            {
-                levels.push(Level::Avx2);
-            }
-        }
-        levels
-    }
-
     /// Runs every kernel on odd shapes (partial tiles and panels, strided rows) against an f64
     /// product of what the packed matrix holds; returns the number of values checked.
     fn check_kernels<E: Element + std::fmt::Debug + PartialEq>(tolerance: f64) -> usize {
@@ -481,7 +435,7 @@ mod tests {
             from_r.pack_rows(&b_rows, k, n, n);
             assert_eq!(from_t.data, from_r.data);
             let held = |j: usize, t: usize| E::from_f32(wt[j * k + t]).to_f32() as f64;
-            for level in levels() {
+            for level in crate::cpu::available() {
                 for with_bias in [false, true] {
                     let mut out = vec![f32::NAN; rows * os];
                     let operand = Rows { data: &x, rows, stride: xs };

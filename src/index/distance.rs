@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use crate::config::SimilarityMetric;
+use crate::cpu::SimdLevel;
 
 /// A distance kernel over two equal-length slices.
 pub(crate) type KernelFn = fn(&[f32], &[f32]) -> f32;
@@ -77,23 +78,19 @@ pub(crate) fn dot_u8_kernel() -> DotU8Fn {
     })
 }
 
-fn best_kernels() -> &'static KernelSet {
-    static BEST: OnceLock<KernelSet> = OnceLock::new();
-    BEST.get_or_init(|| {
+/// The kernels written for `level`.
+fn kernels(level: SimdLevel) -> &'static KernelSet {
+    match level {
+        SimdLevel::Scalar => &SCALAR,
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return x86::AVX512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("f16c")
-            {
-                return x86::AVX2;
-            }
-        }
-        SCALAR
-    })
+        SimdLevel::Avx2 => &x86::AVX2,
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => &x86::AVX512,
+    }
+}
+
+fn best_kernels() -> &'static KernelSet {
+    kernels(crate::cpu::best())
 }
 
 /// The name of the instruction set the kernels use on this CPU ("avx512", "avx2" or "scalar").
@@ -616,19 +613,7 @@ mod tests {
     /// Every kernel set this CPU can run, the scalar reference first. On a CPU without AVX2
     /// only the reference is left, and the SIMD comparisons below check nothing: they say so.
     fn sets() -> Vec<KernelSet> {
-        let mut v = vec![SCALAR];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                v.push(x86::AVX512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-                && std::arch::is_x86_feature_detected!("f16c")
-            {
-                v.push(x86::AVX2);
-            }
-        }
+        let v: Vec<KernelSet> = crate::cpu::available().into_iter().map(|l| *kernels(l)).collect();
         let names: Vec<&str> = v.iter().map(|s| s.name).collect();
         if v.len() == 1 {
             eprintln!("this CPU has no SIMD kernel: only the scalar reference was checked");

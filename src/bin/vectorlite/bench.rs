@@ -457,8 +457,7 @@ fn measure(
     }
     let qps_1t = single as f64 / start.elapsed().as_secs_f64();
     vectorlite::set_max_threads(None);
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let (p50_us, p99_us) = (pct(&mut latencies, 0.5), pct(&mut latencies, 0.99));
 
     let pairs: Vec<(&[f32], &SearchOptions)> =
         qs.iter().enumerate().map(|(i, q)| (&q[..], opts_of(i))).collect();
@@ -468,8 +467,8 @@ fn measure(
     Ok(Row {
         recall10: recall_at_k(&ids(&hits), truth, 10.min(opts[0].k)),
         qps_1t,
-        p50_us: pct(0.5),
-        p99_us: pct(0.99),
+        p50_us,
+        p99_us,
         qps_2t,
         ..Row::default()
     })
