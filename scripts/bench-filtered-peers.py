@@ -24,12 +24,11 @@ Data: the shared exchange format (meta.json, base.f32, queries.f32, gt.i32), e.g
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from peers_common import read_data, timed
 
 K = 10
 
@@ -46,7 +45,9 @@ def filters(base: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def exact_top(base: np.ndarray, queries: np.ndarray, mask: np.ndarray) -> list[list[int]]:
+def exact_top(
+    base: np.ndarray, queries: np.ndarray, mask: np.ndarray
+) -> list[list[int]]:
     """Exact filtered top-k by inner product (ties by row number)."""
     ids = np.flatnonzero(mask)
     scores = queries @ base[ids].T
@@ -62,33 +63,17 @@ def recall(found: list[list[int]], truth: list[list[int]]) -> float:
     return hits / sum(min(K, len(t)) for t in truth)
 
 
-def timed(queries: np.ndarray, search) -> tuple[list[list[int]], float, float, float]:
-    """Results, QPS and p50/p99 microseconds of `search(q)` one query at a time."""
-    for q in queries[:20]:
-        search(q)
-    found, lat = [], []
-    start = time.perf_counter()
-    for q in queries:
-        t = time.perf_counter()
-        found.append(search(q))
-        lat.append((time.perf_counter() - t) * 1e6)
-    qps = len(queries) / (time.perf_counter() - start)
-    lat.sort()
-    return found, qps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))]
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--ef", default="16,32,64,128,256")
     ap.add_argument("--build-threads", type=int, default=2)
     args = ap.parse_args()
     import faiss
 
-    meta = json.loads((args.data / "meta.json").read_text())
-    dim = meta["dim"]
-    base = np.ascontiguousarray(np.fromfile(args.data / "base.f32", dtype="<f4").reshape(-1, dim))
-    queries = np.ascontiguousarray(np.fromfile(args.data / "queries.f32", dtype="<f4").reshape(-1, dim))
+    dim, base, queries = read_data(args.data)
     efs = [int(e) for e in args.ef.split(",")]
 
     faiss.omp_set_num_threads(args.build_threads)
@@ -96,7 +81,9 @@ def main() -> None:
     hnsw.hnsw.efConstruction = 200
     start = time.perf_counter()
     hnsw.add(base)
-    print(f"faiss {faiss.__version__}: HNSW built in {time.perf_counter() - start:.1f} s")
+    print(
+        f"faiss {faiss.__version__}: HNSW built in {time.perf_counter() - start:.1f} s"
+    )
     flat = faiss.IndexFlatIP(dim)
     flat.add(base)
     faiss.omp_set_num_threads(1)
@@ -107,7 +94,9 @@ def main() -> None:
     def row(engine: str, ef, label: str, result, truth) -> None:
         found, qps, p50, p99 = result
         ef_s = "–" if ef is None else str(ef)
-        print(f"| {engine} | {ef_s} | {label} | {recall(found, truth):.3f} | {qps:,.0f} | {p50:.0f} | {p99:.0f} |")
+        print(
+            f"| {engine} | {ef_s} | {label} | {recall(found, truth):.3f} | {qps:,.0f} | {p50:.0f} | {p99:.0f} |"
+        )
 
     for label, mask in filters(base).items():
         truth = exact_top(base, queries, mask)
@@ -115,10 +104,15 @@ def main() -> None:
         selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         for ef in efs:
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
-            result = timed(queries, lambda q: hnsw.search(q[None], K, params=params)[1][0].tolist())
+            result = timed(
+                queries, lambda q: hnsw.search(q[None], K, params=params)[1][0].tolist()
+            )
             row("faiss HNSW + IDSelectorBitmap", ef, label, result, truth)
         flat_params = faiss.SearchParameters(sel=selector)
-        result = timed(queries, lambda q: flat.search(q[None], K, params=flat_params)[1][0].tolist())
+        result = timed(
+            queries,
+            lambda q: flat.search(q[None], K, params=flat_params)[1][0].tolist(),
+        )
         row("faiss flat + IDSelectorBitmap", None, label, result, truth)
         ids = np.flatnonzero(mask)
         gathered = np.ascontiguousarray(base[ids])

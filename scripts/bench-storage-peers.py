@@ -22,12 +22,11 @@ Data: the shared exchange format (meta.json, base.f32, queries.f32, gt.i32), e.g
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+from peers_common import read_data, timed
 
 K = 10
 
@@ -37,23 +36,10 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
     return hits / (K * len(truth))
 
 
-def timed(queries: np.ndarray, search) -> tuple[list[list[int]], float, float, float]:
-    """Results, QPS and p50/p99 microseconds of `search(q)` one query at a time."""
-    for q in queries[:20]:
-        search(q)
-    found, lat = [], []
-    start = time.perf_counter()
-    for q in queries:
-        t = time.perf_counter()
-        found.append(search(q))
-        lat.append((time.perf_counter() - t) * 1e6)
-    qps = len(queries) / (time.perf_counter() - start)
-    lat.sort()
-    return found, qps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))]
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--ef", default="16,32,64,128")
     ap.add_argument("--build-threads", type=int, default=2)
@@ -62,15 +48,14 @@ def main() -> None:
     import usearch
     from usearch.index import Index
 
-    meta = json.loads((args.data / "meta.json").read_text())
-    dim = meta["dim"]
-    base = np.ascontiguousarray(np.fromfile(args.data / "base.f32", dtype="<f4").reshape(-1, dim))
-    queries = np.ascontiguousarray(np.fromfile(args.data / "queries.f32", dtype="<f4").reshape(-1, dim))
+    dim, base, queries = read_data(args.data)
     truth = np.fromfile(args.data / "gt.i32", dtype="<i4").reshape(len(queries), -1)
     efs = [int(e) for e in args.ef.split(",")]
     n = len(base)
     print(f"faiss {faiss.__version__}, usearch {usearch.__version__}; {n} x {dim}")
-    print("| engine | ef | recall@10 | QPS 1T | p50 µs | p99 µs | build s | bytes/vec |")
+    print(
+        "| engine | ef | recall@10 | QPS 1T | p50 µs | p99 µs | build s | bytes/vec |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
 
     def row(engine: str, ef, result, build_s: float, nbytes: float) -> None:
@@ -102,7 +87,12 @@ def main() -> None:
         nbytes = faiss_bytes(hnsw)
         for ef in efs:
             params = faiss.SearchParametersHNSW(efSearch=ef)
-            result = timed(queries, lambda q, h=hnsw, p=params: h.search(q[None], K, params=p)[1][0].tolist())
+            result = timed(
+                queries,
+                lambda q, h=hnsw, p=params: h.search(q[None], K, params=p)[1][
+                    0
+                ].tolist(),
+            )
             row(f"faiss HNSW {name}", ef, result, build_s, nbytes)
         flat = (
             faiss.IndexFlatIP(dim)
@@ -116,14 +106,18 @@ def main() -> None:
 
     keys = np.arange(n, dtype=np.uint64)
     for dtype in ["f32", "f16", "i8"]:
-        index = Index(ndim=dim, metric="cos", dtype=dtype, connectivity=16, expansion_add=200)
+        index = Index(
+            ndim=dim, metric="cos", dtype=dtype, connectivity=16, expansion_add=200
+        )
         start = time.perf_counter()
         index.add(keys, base, threads=args.build_threads)
         build_s = time.perf_counter() - start
         nbytes = index.serialized_length / n
         for ef in efs:
             index.expansion_search = ef
-            result = timed(queries, lambda q, i=index: i.search(q, K, threads=1).keys.tolist())
+            result = timed(
+                queries, lambda q, i=index: i.search(q, K, threads=1).keys.tolist()
+            )
             row(f"usearch HNSW {dtype}", ef, result, build_s, nbytes)
 
 
