@@ -188,7 +188,9 @@ impl VectorLiteClient {
                 Some(capture(&c, &e))
             }),
         )?;
+        let rows_dir: Arc<Path> = Arc::from(durable.dir());
         for c in collections.read().values() {
+            c.place_rows_in(&rows_dir);
             c.attach_log(Some(Arc::clone(durable.wal())));
             // A replay may leave many tombstones: compact in the background, not at the next write.
             c.compact_if_needed();
@@ -286,6 +288,7 @@ impl VectorLiteClient {
             let op = collection.creation_op(uid);
             collection.set_identity(uid, collection.generation());
             ticket = self.commit(map, op, Some(collection.clone()))?;
+            collection.place_rows_in(&Arc::from(d.dir()));
             collection.attach_log(Some(Arc::clone(d.wal())));
         } else {
             map.insert(collection.name().to_owned(), collection.clone());

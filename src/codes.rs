@@ -4,6 +4,8 @@
 
 use half::f16;
 
+use crate::aligned::AlignedVec;
+
 /// The largest magnitude an f16 holds; larger values are refused at write time.
 pub(crate) const F16_MAX: f32 = 65_504.0;
 
@@ -14,7 +16,7 @@ pub(crate) enum Codes {
     #[default]
     None,
     /// IEEE half floats, as bits.
-    F16(Vec<u16>),
+    F16(AlignedVec<u16>),
     /// Bytes within per-dimension ranges.
     Int8(Int8Codes),
 }
@@ -27,7 +29,7 @@ pub(crate) struct Int8Codes {
     dim: usize,
     lo: Vec<f32>,
     step: Vec<f32>,
-    codes: Vec<u8>,
+    codes: AlignedVec<u8>,
     /// Per row, the squared L2 norm of the decoded row (for euclidean distances).
     sq_norms: Vec<f32>,
 }
@@ -42,7 +44,7 @@ impl Codes {
         use crate::config::VectorStorage;
         match storage {
             VectorStorage::F32 => Codes::None,
-            VectorStorage::F16 => Codes::F16(Vec::new()),
+            VectorStorage::F16 => Codes::F16(AlignedVec::default()),
             VectorStorage::Int8 => Codes::Int8(Int8Codes {
                 dim,
                 lo: vec![0.0; dim],
@@ -56,9 +58,9 @@ impl Codes {
     pub(crate) fn empty_like(&self) -> Self {
         match self {
             Codes::None => Codes::None,
-            Codes::F16(_) => Codes::F16(Vec::new()),
+            Codes::F16(_) => Codes::F16(AlignedVec::default()),
             Codes::Int8(c) => Codes::Int8(Int8Codes {
-                codes: Vec::new(),
+                codes: AlignedVec::default(),
                 sq_norms: Vec::new(),
                 lo: c.lo.clone(),
                 step: c.step.clone(),
@@ -183,8 +185,8 @@ impl Codes {
     pub(crate) fn memory_bytes(&self) -> usize {
         match self {
             Codes::None => 0,
-            Codes::F16(bits) => bits.capacity() * 2,
-            Codes::Int8(c) => c.codes.capacity() + c.sq_norms.capacity() * 4 + c.lo.capacity() * 8,
+            Codes::F16(bits) => bits.heap_bytes(),
+            Codes::Int8(c) => c.codes.heap_bytes() + c.sq_norms.capacity() * 4 + c.lo.capacity() * 8,
         }
     }
 }
@@ -206,7 +208,7 @@ impl Int8Codes {
         if let Some(d) = (0..dim).find(|&d| bad(d)) {
             return Err(format!("the int8 range of dimension {d} is not finite and increasing"));
         }
-        let mut c = Int8Codes { dim, lo, step, codes, sq_norms: Vec::new() };
+        let mut c = Int8Codes { dim, lo, step, codes: codes.into(), sq_norms: Vec::new() };
         let mut row = vec![0f32; dim];
         for r in 0..c.codes.len() / dim {
             c.decode_into(r, &mut row);
@@ -268,9 +270,10 @@ impl Int8Codes {
         let start = self.codes.len();
         let (lo, step) = (&self.lo, &self.step);
         // Clamped first, so adding a half and truncating rounds (and `round` is a libm call).
-        self.codes.extend(row.iter().enumerate().map(|(d, &x)| {
-            if step[d] > 0.0 { (((x - lo[d]) / step[d]).clamp(0.0, 255.0) + 0.5) as u8 } else { 0 }
-        }));
+        self.codes.resize(start + row.len(), 0);
+        for (d, (code, &x)) in self.codes[start..].iter_mut().zip(row).enumerate() {
+            *code = if step[d] > 0.0 { (((x - lo[d]) / step[d]).clamp(0.0, 255.0) + 0.5) as u8 } else { 0 };
+        }
         let sq: f64 = self.codes[start..]
             .iter()
             .enumerate()
@@ -295,7 +298,8 @@ impl Int8Codes {
             lo[i] = low - width * HEADROOM;
             step[i] = (high + width * HEADROOM - lo[i]) / 255.0;
         }
-        let codes = Vec::with_capacity(self.codes.capacity().max((rows + 1) * d));
+        let mut codes = AlignedVec::default();
+        codes.reserve(self.codes.capacity().max((rows + 1) * d));
         let sq_norms = Vec::with_capacity(rows + 1);
         let old = std::mem::replace(self, Int8Codes { dim: d, lo, step, codes, sq_norms });
         // Re-encode from the f32 rows when kept; otherwise from the codes themselves, each row

@@ -306,6 +306,12 @@ pub struct CollectionConfig {
     /// Default true; ignored by `f32` and `f16`.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub rescore: bool,
+    /// Keep the full-precision rows (`f32`, or `int8` with `rescore`) in a memory-mapped file
+    /// instead of RAM; the OS pages them in as searches read them. With `int8` a search reads
+    /// only its few dozen candidates from it, so the graph walk stays in RAM over the codes.
+    /// Default false.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub on_disk: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -332,6 +338,7 @@ impl CollectionConfig {
             text: TextConfig::default(),
             vector_storage: VectorStorage::F32,
             rescore: true,
+            on_disk: false,
         }
     }
 
@@ -340,6 +347,12 @@ impl CollectionConfig {
     pub fn with_storage(mut self, storage: VectorStorage, rescore: bool) -> Self {
         self.vector_storage = storage;
         self.rescore = rescore;
+        self
+    }
+
+    /// Keeps the full-precision rows in a memory-mapped file (see [`on_disk`](Self::on_disk)).
+    pub fn with_rows_on_disk(mut self, on_disk: bool) -> Self {
+        self.on_disk = on_disk;
         self
     }
 
@@ -395,6 +408,16 @@ impl CollectionConfig {
             return Err(invalid(
                 "vector_storage",
                 "int8 storage supports the cosine, dot and euclidean metrics, not manhattan".into(),
+            ));
+        }
+        if self.on_disk && !self.keeps_f32() {
+            return Err(invalid(
+                "on_disk",
+                format!(
+                    "{} storage{} keeps no full-precision rows to put on disk",
+                    self.vector_storage,
+                    if self.vector_storage == VectorStorage::Int8 { " without rescore" } else { "" }
+                ),
             ));
         }
         if let IndexType::HNSW(p) = self.index {

@@ -20,6 +20,7 @@
 //! # Ok::<(), vectorlite::Error>(())
 //! ```
 
+mod aligned;
 mod bitmap;
 mod client;
 mod clock;
@@ -39,6 +40,7 @@ mod index;
 pub mod mcp;
 mod parallel;
 mod persist;
+mod rows;
 #[cfg(feature = "server")]
 pub mod server;
 mod store;

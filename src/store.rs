@@ -13,6 +13,7 @@ use crate::bitmap::Bitmap;
 use crate::codes::Codes;
 use crate::config::CollectionConfig;
 use crate::filter::{BoundFilter, FieldColumns, Filter};
+use crate::rows::F32Rows;
 
 /// Position of a row in the store. Indexes speak slots; users speak `u64` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,8 +53,9 @@ impl Default for Times {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VectorStore {
     dim: usize,
-    /// Full-precision rows: empty unless `keeps_f32`.
-    vectors: Vec<f32>,
+    /// Full-precision rows (in RAM, or mapped from a file for `on_disk`): empty unless
+    /// `keeps_f32`.
+    vectors: F32Rows,
     keeps_f32: bool,
     /// Compact rows (none for `f32` storage).
     codes: Codes,
@@ -82,6 +84,7 @@ impl VectorStore {
         Self {
             dim: config.dimension,
             keeps_f32: config.keeps_f32(),
+            vectors: F32Rows::new(config.on_disk.then(crate::rows::default_dir)),
             codes: Codes::new(config.vector_storage, config.dimension),
             ..Self::default()
         }
@@ -89,7 +92,13 @@ impl VectorStore {
 
     /// An empty store encoding vectors exactly as this one does (int8: with the same ranges).
     fn empty_like(&self) -> Self {
-        Self { dim: self.dim, keeps_f32: self.keeps_f32, codes: self.codes.empty_like(), ..Self::default() }
+        Self {
+            dim: self.dim,
+            keeps_f32: self.keeps_f32,
+            vectors: self.vectors.empty_like(),
+            codes: self.codes.empty_like(),
+            ..Self::default()
+        }
     }
 
     /// Rows including tombstones: the slot numbers in use are `0..slots()`.
@@ -110,7 +119,7 @@ impl VectorStore {
     /// `None` when the file keeps only codes.
     pub(crate) fn from_columns(
         dim: usize,
-        (vectors, codes): (Option<Vec<f32>>, Codes),
+        (vectors, codes): (Option<F32Rows>, Codes),
         ids: Vec<u64>,
         live: Vec<bool>,
         mut texts: Vec<Option<String>>,
@@ -152,11 +161,12 @@ impl VectorStore {
         }
         // Every live row's values, checked on every core: the largest part of a load's own work.
         // Int8 codes were checked as they were read; f16 rows are checked widened.
+        let rows_f32 = vectors.as_slice();
         let check_rows = |rows: std::ops::Range<usize>| {
             let mut widened = Vec::new();
             rows.filter(|&i| live[i]).try_for_each(|i| {
                 let row = if keeps_f32 {
-                    &vectors[i * dim..(i + 1) * dim]
+                    &rows_f32[i * dim..(i + 1) * dim]
                 } else if matches!(codes, Codes::F16(_)) {
                     widened.resize(dim, 0.0);
                     codes.decode_into(i, &mut widened);
@@ -206,7 +216,23 @@ impl VectorStore {
 
     /// The full-precision rows, when the store keeps them.
     pub(crate) fn f32_rows(&self) -> Option<&[f32]> {
-        self.keeps_f32.then_some(&self.vectors[..])
+        self.keeps_f32.then_some(self.vectors.as_slice())
+    }
+
+    /// Puts the file of on-disk rows in `dir` (a durable database's data directory); see
+    /// [`F32Rows::place_in`].
+    pub(crate) fn place_rows_in(&mut self, dir: &Arc<std::path::Path>) {
+        self.vectors.place_in(dir);
+    }
+
+    /// The directory of the file of on-disk rows (`None`: in RAM).
+    pub(crate) fn rows_dir(&self) -> Option<&std::path::Path> {
+        self.vectors.dir().map(|d| &**d)
+    }
+
+    /// Bytes of the file that holds the full-precision rows of an `on_disk` collection.
+    pub(crate) fn file_bytes(&self) -> usize {
+        self.vectors.file_bytes()
     }
 
     /// True when searches find candidates over int8 codes and rescore them with the kept f32
@@ -269,7 +295,7 @@ impl VectorStore {
     pub(crate) fn vector(&self, slot: Slot) -> Cow<'_, [f32]> {
         let start = slot.index() * self.dim;
         if self.keeps_f32 {
-            Cow::Borrowed(&self.vectors[start..start + self.dim])
+            Cow::Borrowed(&self.vectors.as_slice()[start..start + self.dim])
         } else {
             let mut row = vec![0.0; self.dim];
             self.codes.decode_into(slot.index(), &mut row);
@@ -281,7 +307,7 @@ impl VectorStore {
     #[inline(always)]
     pub(crate) fn f32_row(&self, slot: Slot) -> &[f32] {
         let start = slot.index() * self.dim;
-        &self.vectors[start..start + self.dim]
+        &self.vectors.as_slice()[start..start + self.dim]
     }
 
     #[inline]
@@ -310,12 +336,18 @@ impl VectorStore {
     /// ranges once for the whole batch).
     pub(crate) fn reserve_for<'r>(&mut self, rows: impl ExactSizeIterator<Item = &'r [f32]>) {
         self.reserve(rows.len());
-        self.codes.prepare(rows, self.keeps_f32.then_some(&self.vectors[..]));
+        self.codes.prepare(rows, self.keeps_f32.then_some(self.vectors.as_slice()));
+    }
+
+    /// Makes room for `rows` more full-precision rows, reporting an on-disk file that cannot
+    /// grow; the write path calls it before it logs, so that applying cannot fail.
+    pub(crate) fn try_reserve_rows(&mut self, rows: usize) -> std::io::Result<()> {
+        if self.keeps_f32 { self.vectors.try_reserve(rows.saturating_mul(self.dim)) } else { Ok(()) }
     }
 
     pub(crate) fn reserve(&mut self, rows: usize) {
         if self.keeps_f32 {
-            crate::hugepage::reserve(&mut self.vectors, rows * self.dim);
+            self.vectors.reserve(rows * self.dim);
         }
         self.codes.reserve(rows, self.dim);
         self.ids.reserve(rows);
@@ -349,9 +381,8 @@ impl VectorStore {
         times: Times,
     ) -> Slot {
         debug_assert_eq!(vector.len(), self.dim);
-        self.codes.push(vector, self.keeps_f32.then_some(&self.vectors[..]));
+        self.codes.push(vector, self.keeps_f32.then_some(self.vectors.as_slice()));
         if self.keeps_f32 {
-            crate::hugepage::reserve(&mut self.vectors, vector.len());
             self.vectors.extend_from_slice(vector);
         }
         self.push_attributes(id, text, metadata, times)
@@ -536,7 +567,7 @@ impl VectorStore {
         use std::mem::size_of;
         let text_bytes: usize = self.texts.iter().flatten().map(String::capacity).sum();
         let meta_bytes: usize = self.metadata.iter().flatten().map(json_heap_bytes).sum();
-        self.vectors.capacity() * size_of::<f32>()
+        self.vectors.heap_bytes()
             + self.codes.memory_bytes()
             + self.ids.capacity() * size_of::<u64>()
             + self.texts.capacity() * size_of::<Option<String>>()
@@ -581,7 +612,7 @@ mod tests {
             let times = vec![Times::default(); n];
             VectorStore::from_columns(
                 2,
-                (Some(vectors), Codes::None),
+                (Some(F32Rows::in_ram(vectors.into())), Codes::None),
                 (0..n as u64).collect(),
                 live,
                 vec![None; n],

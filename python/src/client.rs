@@ -114,8 +114,10 @@ impl Client {
     /// Creates a collection. `dimension` defaults to the embedding model's; `metric` is
     /// cosine, euclidean (l2), dot or manhattan (l1); `index` hnsw or flat, with HNSW's `m`,
     /// `ef_construction`, `ef_search` as keywords. Records written without an expiry expire
-    /// after `default_ttl_seconds` (default: never).
-    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, **hnsw_params))]
+    /// after `default_ttl_seconds` (default: never). `vector_storage` is f32, f16 or int8;
+    /// `rescore` keeps int8's f32 rows for exact scores; `on_disk` keeps those f32 rows in a
+    /// memory-mapped file instead of RAM.
+    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, on_disk=false, **hnsw_params))]
     fn create_collection(
         &self,
         py: Python<'_>,
@@ -126,6 +128,7 @@ impl Client {
         default_ttl_seconds: Option<u64>,
         vector_storage: &str,
         rescore: bool,
+        on_disk: bool,
         hnsw_params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Collection> {
         let db = self.db()?;
@@ -146,7 +149,9 @@ impl Client {
                     metric,
                     index,
                     default_ttl_seconds,
-                    ..CollectionConfig::new(dimension).with_storage(vector_storage, rescore)
+                    ..CollectionConfig::new(dimension)
+                        .with_storage(vector_storage, rescore)
+                        .with_rows_on_disk(on_disk)
                 };
                 db.create_collection(&name, config)
             })
@@ -160,7 +165,7 @@ impl Client {
     }
 
     /// The named collection, created with these settings if it does not exist yet.
-    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, **hnsw_params))]
+    #[pyo3(signature = (name, dimension=None, metric="cosine", index="hnsw", *, default_ttl_seconds=None, vector_storage="f32", rescore=true, on_disk=false, **hnsw_params))]
     fn get_or_create_collection(
         &self,
         py: Python<'_>,
@@ -171,6 +176,7 @@ impl Client {
         default_ttl_seconds: Option<u64>,
         vector_storage: &str,
         rescore: bool,
+        on_disk: bool,
         hnsw_params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Collection> {
         match self.db()?.collection(name) {
@@ -184,6 +190,7 @@ impl Client {
                 default_ttl_seconds,
                 vector_storage,
                 rescore,
+                on_disk,
                 hnsw_params,
             ),
         }

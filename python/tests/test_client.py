@@ -77,15 +77,26 @@ def test_client_errors(client, call, error, also):
     assert str(info.value)
 
 
-@pytest.mark.parametrize("storage, rescore", [("f16", True), ("int8", True), ("int8", False)])
-def test_compressed_storage_answers_like_f32(client, storage, rescore, tmp_path):
+def test_on_disk_needs_full_precision_rows(client):
+    for storage, rescore in [("f16", True), ("int8", False)]:
+        with pytest.raises(vectorlite.InvalidInputError, match="on_disk"):
+            client.create_collection("x", dimension=4, vector_storage=storage, rescore=rescore, on_disk=True)
+
+
+@pytest.mark.parametrize(
+    "storage, rescore, on_disk",
+    [("f16", True, False), ("int8", True, False), ("int8", False, False), ("int8", True, True), ("f32", True, True)],
+)
+def test_compressed_storage_answers_like_f32(client, storage, rescore, on_disk, tmp_path):
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(500, 16)).astype(np.float32)
     exact = client.create_collection("exact", dimension=16, index="flat")
     exact.add(vectors=vectors)
-    c = client.create_collection("c", dimension=16, vector_storage=storage, rescore=rescore)
+    c = client.create_collection("c", dimension=16, vector_storage=storage, rescore=rescore, on_disk=on_disk)
     c.add(vectors=vectors)
-    assert (c.info()["vector_storage"], c.info()["rescore"]) == (storage, rescore)
+    info = c.info()
+    assert (info["vector_storage"], info["rescore"], info["on_disk"]) == (storage, rescore, on_disk)
+    assert (info["disk_bytes"] >= 500 * 16 * 4) == on_disk
     queries = rng.normal(size=(20, 16)).astype(np.float32)
     hits = 0
     for q in queries:
@@ -96,6 +107,7 @@ def test_compressed_storage_answers_like_f32(client, storage, rescore, tmp_path)
     c.save(path)
     loaded = vectorlite.Collection.load(path)
     assert (loaded.info()["vector_storage"], loaded.info()["rescore"]) == (storage, rescore)
+    assert loaded.info()["on_disk"] == on_disk
     assert [r.id for r in loaded.query(queries[0], k=10)] == [r.id for r in c.query(queries[0], k=10)]
 
 

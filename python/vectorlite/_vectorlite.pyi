@@ -217,6 +217,7 @@ class Client:
         default_ttl_seconds: int | None = None,
         vector_storage: str = "f32",
         rescore: bool = True,
+        on_disk: bool = False,
         **hnsw_params: int,
     ) -> Collection: ...
     def get_collection(self, name: str) -> Collection: ...
@@ -230,6 +231,7 @@ class Client:
         default_ttl_seconds: int | None = None,
         vector_storage: str = "f32",
         rescore: bool = True,
+        on_disk: bool = False,
         **hnsw_params: int,
     ) -> Collection: ...
     def list_collections(self) -> list[str]: ...

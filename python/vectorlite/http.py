@@ -88,6 +88,7 @@ class HttpClient:
         default_ttl_seconds: int | None = None,
         vector_storage: str = "f32",
         rescore: bool = True,
+        on_disk: bool = False,
         **hnsw_params: int,
     ) -> HttpCollection:
         spec: Any = index if not hnsw_params else {"type": index, **hnsw_params}
@@ -99,6 +100,8 @@ class HttpClient:
         if vector_storage != "f32" or not rescore:
             body["vector_storage"] = vector_storage
             body["rescore"] = rescore
+        if on_disk:
+            body["on_disk"] = on_disk
         info = self._request("POST", "/collections", body)["info"]
         return HttpCollection(self, name, info)
 

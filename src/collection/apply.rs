@@ -27,13 +27,18 @@ impl State {
         }
     }
 
-    /// Checks what applying `change` needs from the state (room for new rows); once this
-    /// passes, [`apply`](Self::apply) cannot fail.
-    pub(super) fn check(&self, change: &Change) -> Result<()> {
-        if let Change::Put { records, .. } = change
-            && self.store.slots().saturating_add(records.len()) > MAX_SLOTS
-        {
-            return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
+    /// Checks what applying `change` needs from the state and makes room for its new rows
+    /// (an on-disk file grows here, where a full disk is still an error); once this passes,
+    /// [`apply`](Self::apply) cannot fail.
+    pub(super) fn check(&mut self, change: &Change) -> Result<()> {
+        if let Change::Put { records, .. } = change {
+            if self.store.slots().saturating_add(records.len()) > MAX_SLOTS {
+                return Err(Error::CapacityExceeded { capacity: MAX_SLOTS });
+            }
+            self.store.try_reserve_rows(records.len()).map_err(|e| {
+                let dir = self.store.rows_dir().unwrap_or(std::path::Path::new("")).to_owned();
+                Error::Persistence(crate::persist::PersistenceError::io(dir, e))
+            })?;
         }
         Ok(())
     }

@@ -155,6 +155,13 @@ pub struct CollectionInfo {
     /// `int8`: whether f32 copies are kept and candidates rescored with them.
     #[serde(default = "crate::config::yes")]
     pub rescore: bool,
+    /// Whether the f32 vectors are kept in a memory-mapped file rather than RAM.
+    #[serde(default)]
+    pub on_disk: bool,
+    /// Bytes of that file (0 in RAM); `memory_bytes` does not count them, as the OS pages
+    /// them in and out.
+    #[serde(default)]
+    pub disk_bytes: usize,
 }
 
 /// The record in row `slot`, with or without its vector.
@@ -436,7 +443,15 @@ impl Collection {
             default_ttl_seconds: c.default_ttl_seconds,
             vector_storage: c.vector_storage,
             rescore: c.rescore,
+            on_disk: c.on_disk,
+            disk_bytes: state.store.file_bytes(),
         }
+    }
+
+    /// Puts the file of this collection's on-disk vectors in `dir` (a durable database's data
+    /// directory, instead of the system's temporary directory); nothing for vectors in RAM.
+    pub(crate) fn place_rows_in(&self, dir: &std::sync::Arc<std::path::Path>) {
+        self.inner.state.write().store.place_rows_in(dir);
     }
 
     /// Checks a vector's length, values and norm (see [`crate::vector::check`]).

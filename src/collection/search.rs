@@ -353,6 +353,10 @@ impl Collection {
             None if cosine => (query, 1.0 / norm),
             None => (query, 1.0),
         };
+        // The query is read once per candidate row: a copy aligned to the cache line keeps
+        // every wide load of it inside one line, wherever the caller's buffer happens to sit.
+        let aligned = crate::vector::AlignedRow::new(query);
+        let query = aligned.as_slice();
         let store = &state.store;
         // A metadata filter becomes the set of rows it allows, once (it also settles liveness
         // and expiry); the index then tests one bit per slot. The document filter, costly per

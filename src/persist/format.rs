@@ -77,6 +77,9 @@ pub(crate) struct FileHeader {
     /// Format 4: int8 only, whether f32 rows are kept for rescoring.
     #[serde(default = "crate::config::yes")]
     pub rescore: bool,
+    /// Whether the full-precision rows are kept on disk once loaded (absent: in RAM).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_disk: bool,
 }
 
 pub(crate) const FORMAT_NAME: &str = "vectorlite-collection";
@@ -624,20 +627,40 @@ pub(crate) fn read_u32s(r: &mut dyn Read, count: u64) -> Result<Vec<u32>, Format
     read_chunked(r, count, u32::from_le_bytes)
 }
 
-/// Reads `count` `f32`s into `out`, which the caller has reserved (fallibly) for them.
-pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut Vec<f32>) -> Result<(), FormatError> {
-    if !cfg!(target_endian = "little") {
-        return read_chunked_into(r, count, f32::from_le_bytes, out);
+/// A growable buffer that [`read_f32s`] reads into.
+pub(crate) trait F32Sink {
+    /// Appends `count` values (zeros, or anything) and returns them to be overwritten.
+    fn grow(&mut self, count: usize) -> &mut [f32];
+}
+
+impl F32Sink for Vec<f32> {
+    fn grow(&mut self, count: usize) -> &mut [f32] {
+        crate::hugepage::reserve(self, count);
+        let start = self.len();
+        self.resize(start + count, 0.0);
+        &mut self[start..]
     }
-    // Read straight into the vector's memory, a chunk at a time.
+}
+
+impl F32Sink for crate::rows::F32Rows {
+    fn grow(&mut self, count: usize) -> &mut [f32] {
+        crate::rows::F32Rows::grow(self, count)
+    }
+}
+
+/// Reads `count` little-endian `f32`s into `out`, which the caller has reserved (fallibly)
+/// for them.
+pub(crate) fn read_f32s(r: &mut dyn Read, count: u64, out: &mut impl F32Sink) -> Result<(), FormatError> {
+    // Read straight into the buffer's memory, a chunk at a time.
     const CHUNK: u64 = 1 << 18;
     let mut left = count;
     while left > 0 {
         let take = left.min(CHUNK) as usize;
-        let start = out.len();
-        crate::hugepage::reserve(out, take);
-        out.resize(start + take, 0.0);
-        r.read_exact(bytemuck::cast_slice_mut(&mut out[start..])).map_err(stream_err)?;
+        let chunk = out.grow(take);
+        r.read_exact(bytemuck::cast_slice_mut(chunk)).map_err(stream_err)?;
+        if cfg!(target_endian = "big") {
+            chunk.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+        }
         left -= take as u64;
     }
     Ok(())

@@ -181,7 +181,7 @@ pub(crate) fn load_v1(path: &Path, json: &[u8]) -> Result<LoadedCollection, Pers
     }
     let store = VectorStore::from_columns(
         dim,
-        (Some(vectors), crate::codes::Codes::None),
+        (Some(crate::rows::F32Rows::in_ram(vectors.into())), crate::codes::Codes::None),
         ids,
         vec![true; n],
         texts,

@@ -7,16 +7,19 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::format::{self, FileHeader, FormatError, Preamble, Sections, Tag};
 use super::{LoadOptions, PersistenceError, Progress, ProgressFn, SaveOptions};
+use crate::aligned::AlignedVec;
 use crate::codes::{Codes, Int8Codes};
 use crate::config::{CollectionConfig, IndexType, MAX_DIMENSION, MAX_ENTRY_BYTES, VectorStorage};
 use crate::index::hnsw::graph::{Graph, GraphParts};
 use crate::index::{VectorIndex, build_index};
+use crate::rows::F32Rows;
 use crate::store::{MAX_SLOTS, Times, VectorStore};
 
 /// What a save needs from a collection, borrowed under its read lock.
@@ -125,6 +128,7 @@ pub(crate) fn save(
         text: view.config.text,
         vector_storage: view.config.vector_storage,
         rescore: view.config.rescore,
+        on_disk: view.config.on_disk,
     };
     let rows = store.slots() as u64;
     let raw_estimate = rows * (8 + 1 + 4 * view.config.dimension as u64 + 8 + 16);
@@ -271,6 +275,7 @@ pub(crate) fn load_from(
         text: header.text,
         vector_storage: header.vector_storage,
         rescore: header.rescore,
+        on_disk: header.on_disk,
     };
     let bad_header = |reason: String| err("header", 0, format::corrupt(reason));
     if config.validate().is_err() || header.dimension > MAX_DIMENSION {
@@ -329,15 +334,23 @@ pub(crate) fn load_from(
             Tag::End => {}
             Tag::Ids => columns.ids = Some(sections.read(&h, |raw| format::read_u64s(raw, n)).map_err(fail)?),
             Tag::Vectors => {
-                let mut v: Vec<f32> = Vec::new();
-                crate::hugepage::try_reserve_exact(&mut v, (n * dim) as usize)
-                    .map_err(|_| fail(format::corrupt(format!("cannot allocate {} vectors", n))))?;
+                let mut v = if config.on_disk {
+                    // Straight into the file, so the rows never all sit in RAM.
+                    let dir = crate::rows::default_dir();
+                    let mut rows = F32Rows::new(Some(Arc::clone(&dir)));
+                    rows.try_reserve((n * dim) as usize).map_err(|e| PersistenceError::io(&*dir, e))?;
+                    rows
+                } else {
+                    let v = AlignedVec::try_with_capacity((n * dim) as usize)
+                        .map_err(|_| fail(format::corrupt(format!("cannot allocate {} vectors", n))))?;
+                    F32Rows::in_ram(v)
+                };
                 sections.read(&h, |raw| format::read_f32s(raw, n * dim, &mut v)).map_err(fail)?;
                 columns.vectors = Some(v);
             }
             Tag::VectorsF16 => {
                 let bits = sections.read(&h, |raw| format::read_u16s(raw, n * dim)).map_err(fail)?;
-                columns.codes = Some(Codes::F16(bits));
+                columns.codes = Some(Codes::F16(bits.into()));
             }
             Tag::VectorsInt8 => {
                 let codes = sections
@@ -454,7 +467,7 @@ pub(crate) fn load_from(
 #[derive(Default)]
 struct Columns {
     ids: Option<Vec<u64>>,
-    vectors: Option<Vec<f32>>,
+    vectors: Option<F32Rows>,
     codes: Option<Codes>,
     live: Option<Vec<bool>>,
     texts: Option<Vec<Option<String>>>,

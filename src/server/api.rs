@@ -32,6 +32,9 @@ pub struct CreateCollection {
     pub vector_storage: Option<String>,
     /// `int8` only: keep f32 vectors and rescore candidates with them (default true).
     pub rescore: Option<bool>,
+    /// Keep the f32 vectors (`f32`, or `int8` with `rescore`) in a memory-mapped file instead
+    /// of RAM (default false).
+    pub on_disk: Option<bool>,
 }
 
 /// One record to write; `id` optional (assigned when absent). `ttl_seconds` or `expires_at`

@@ -74,6 +74,24 @@ async fn collections_records_and_search_over_http() {
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"),
         "no dimension and no model"
     );
+    // On-disk rows: int8 with rescoring keeps its f32 rows in a mapped file; f16 has none.
+    let on_disk = json!({"name": "mapped", "dimension": 3, "vector_storage": "int8", "on_disk": true});
+    let (s, v) = call(&app, "POST", "/collections", on_disk).await;
+    assert_eq!(
+        (s, &v["info"]["on_disk"], &v["info"]["rescore"]),
+        (StatusCode::CREATED, &json!(true), &json!(true)),
+        "{v}"
+    );
+    let (s, v) =
+        call(&app, "POST", "/collections/mapped/vectors", json!({"vectors": [{"vector": [1.0, 2.0, 3.0]}]}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = call(&app, "GET", "/collections/mapped", Value::Null).await;
+    assert!(v["info"]["disk_bytes"].as_u64().is_some_and(|b| b >= 12), "{v}");
+    let bad = json!({"name": "nope", "dimension": 3, "vector_storage": "f16", "on_disk": true});
+    let (s, v) = call(&app, "POST", "/collections", bad).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"), "{v}");
+    assert_eq!(call(&app, "DELETE", "/collections/mapped", Value::Null).await.0, StatusCode::OK);
     assert_eq!(call(&app, "GET", "/collections", Value::Null).await.1["collections"], json!(["docs"]));
 
     let (s, v) = call(

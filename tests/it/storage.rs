@@ -161,3 +161,110 @@ fn storage_refuses_what_it_cannot_hold() {
     let hits = wide.search(&[1e12, -1e12], &SearchOptions::new(1)).unwrap();
     assert_eq!(hits[0].id, 1);
 }
+
+/// `on_disk` keeps the f32 rows in a mapped file: the same exact vectors and scores as rows in
+/// RAM, less heap, through deletes, compaction, files and a durable database's restarts.
+#[test]
+fn on_disk_rows_answer_as_rows_in_ram_do_with_less_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, dim) = (3_000, 64);
+    let (base, queries) = data(n, 20, dim, 9);
+    let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
+    let opts = SearchOptions::new(10);
+    let pairs = |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
+    let exact_rows = |c: &Collection, what: &str| {
+        for id in (0..n as u64).filter(|i| i % 7 != 0).step_by(97) {
+            assert_eq!(c.get(id).unwrap().vector, base.row(id as usize), "{what}: record {id}");
+        }
+    };
+    let mut compared = 0;
+    for storage in [VectorStorage::F32, VectorStorage::Int8] {
+        // Flat answers are deterministic, so a mapped collection must answer exactly alike.
+        let config = flat(dim, SimilarityMetric::Euclidean).with_storage(storage, true);
+        let (ram, mapped) = (collection(config), collection(config.with_rows_on_disk(true)));
+        for c in [&ram, &mapped] {
+            fill(c, &base);
+            for id in (0..n as u64).filter(|i| i % 7 == 0) {
+                c.delete(id).unwrap();
+            }
+        }
+        let (ri, mi) = (ram.info(), mapped.info());
+        assert!((!ri.on_disk, ri.disk_bytes) == (true, 0) && mi.on_disk, "{storage}");
+        let row_bytes = n * dim * 4;
+        assert!(mi.disk_bytes >= row_bytes, "{storage}: {} bytes on disk", mi.disk_bytes);
+        assert!(mi.memory_bytes + row_bytes * 9 / 10 <= ri.memory_bytes, "{storage}: {mi:?} vs {ri:?}");
+        let want = ram.search_batch(&qs, &opts).unwrap();
+        for (w, got) in want.iter().zip(mapped.search_batch(&qs, &opts).unwrap()) {
+            assert_eq!(pairs(w), pairs(&got), "{storage}");
+            compared += 1;
+        }
+        exact_rows(&mapped, "mapped");
+        let path = dir.path().join(format!("{storage}.vlc"));
+        mapped.save_to_file(&path, &SaveOptions::default()).unwrap();
+        let loaded = Collection::load_from_file(&path, &LoadOptions::default()).unwrap();
+        assert!(loaded.info().on_disk && loaded.info().disk_bytes >= row_bytes * 6 / 7);
+        for (w, got) in want.iter().zip(loaded.search_batch(&qs, &opts).unwrap()) {
+            assert_eq!(pairs(w), pairs(&got), "{storage}: loaded");
+            compared += 1;
+        }
+        exact_rows(&loaded, "loaded");
+    }
+    // HNSW over int8 codes with mapped rows: exact scores after rescoring, and compaction.
+    let mapped = collection(
+        hnsw(dim, SimilarityMetric::Euclidean)
+            .with_storage(VectorStorage::Int8, true)
+            .with_rows_on_disk(true),
+    );
+    fill(&mapped, &base);
+    for id in (0..n as u64).filter(|i| i % 7 == 0) {
+        mapped.delete(id).unwrap();
+    }
+    mapped.compact();
+    exact_rows(&mapped, "compacted");
+    for (q, hits) in qs.iter().zip(mapped.search_batch(&qs, &opts).unwrap()) {
+        for h in hits {
+            let want = reference_score(SimilarityMetric::Euclidean, q, base.row(h.id as usize));
+            assert!((h.score - want).abs() <= 1e-4 * want.abs().max(1.0), "{} vs {want}", h.score);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 4 * 20 + 20 * 10, "{compared}");
+}
+
+/// A durable database keeps on-disk rows in its data directory and gets them back from its
+/// log and from its checkpoint.
+#[test]
+fn on_disk_rows_survive_restarts_of_a_durable_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, dim) = (500, 16);
+    let (base, _) = data(n, 1, dim, 4);
+    let config = hnsw(dim, SimilarityMetric::Euclidean)
+        .with_storage(VectorStorage::Int8, true)
+        .with_rows_on_disk(true);
+    let open = || VectorLiteClient::open(dir.path(), vectorlite::DurabilityOptions::default()).unwrap();
+    {
+        let db = open();
+        let c = db.create_collection("m", config).unwrap();
+        fill(&c, &base);
+    } // not closed: the log has the rows
+    for round in 0..2 {
+        let db = open();
+        let c = db.collection("m").unwrap();
+        assert!(c.info().on_disk && c.info().count == n, "round {round}");
+        for id in [0u64, 1, 250, 499] {
+            assert_eq!(c.get(id).unwrap().vector, base.row(id as usize), "round {round}: record {id}");
+        }
+        db.close().unwrap(); // the second round reads the checkpoint
+    }
+}
+
+/// `on_disk` needs full-precision rows to put there.
+#[test]
+fn on_disk_needs_full_precision_rows() {
+    let client = VectorLiteClient::new();
+    for (storage, rescore) in [(VectorStorage::F16, true), (VectorStorage::Int8, false)] {
+        let config = CollectionConfig::new(4).with_storage(storage, rescore).with_rows_on_disk(true);
+        let e = client.create_collection("x", config).expect_err("no f32 rows");
+        assert!(matches!(e, Error::InvalidParameter { name: "on_disk", .. }), "{e}");
+    }
+}

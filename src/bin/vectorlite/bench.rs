@@ -66,6 +66,9 @@ pub struct Args {
     /// With --storage int8: keep no f32 copy, so no rescoring.
     #[arg(long)]
     no_rescore: bool,
+    /// Keep the f32 rows (of f32, or int8 with rescoring) in a memory-mapped file.
+    #[arg(long)]
+    on_disk: bool,
     /// Skip the Flat rows (ground truth is then required from --gt).
     #[arg(long)]
     skip_flat: bool,
@@ -182,11 +185,14 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut truth: Option<GroundTruth> = external_gt;
     let mut flat_collection = None;
-    let storage = (args.storage, !args.no_rescore);
-    let engine = |index: &str| match storage {
-        (VectorStorage::F32, _) => index.to_owned(),
-        (VectorStorage::Int8, false) => format!("{index} int8, no rescore"),
-        (s, _) => format!("{index} {s}"),
+    let storage = (args.storage, !args.no_rescore, args.on_disk);
+    let engine = |index: &str| {
+        let kept = match storage {
+            (VectorStorage::F32, ..) => index.to_owned(),
+            (VectorStorage::Int8, false, _) => format!("{index} int8, no rescore"),
+            (s, ..) => format!("{index} {s}"),
+        };
+        if args.on_disk { format!("{kept}, f32 rows on disk") } else { kept }
     };
     if !args.skip_flat || !args.skip_filtered || truth.is_none() {
         // The exact answers always come from f32 vectors.
@@ -194,8 +200,8 @@ pub fn run(args: Args) -> Result<()> {
         let exact_truth = ids(&flat.search_batch(&qs, &SearchOptions::new(10))?);
         let truth_ref = truth.get_or_insert(exact_truth);
         if !args.skip_flat {
-            let compressed = match storage.0 {
-                VectorStorage::F32 => None,
+            let compressed = match storage {
+                F32 => None,
                 _ => Some(build(&base, IndexType::Flat, storage)?),
             };
             let (flat, build_s) = compressed.as_ref().map_or((&flat, build_s), |(c, s)| (c, *s));
@@ -398,18 +404,19 @@ fn load_data(args: &Args) -> Result<(Vectors, Vectors, Option<GroundTruth>)> {
 /// `{"bucket": row % 100, "corner": 0 | 1}`: `bucket` is unrelated to where a vector lies,
 /// `corner` is 1 for the 10% of vectors with the largest first coordinate (a filter that
 /// follows the data: near some queries, far from most).
-/// Full-precision storage, for exact answers.
-const F32: (VectorStorage, bool) = (VectorStorage::F32, true);
+/// Full-precision storage in RAM, for exact answers (storage, rescore, on disk).
+const F32: (VectorStorage, bool, bool) = (VectorStorage::F32, true, false);
 
 fn build(
     base: &Vectors,
     index: IndexType,
-    (storage, rescore): (VectorStorage, bool),
+    (storage, rescore, on_disk): (VectorStorage, bool, bool),
 ) -> Result<(Collection, f64)> {
     let config = CollectionConfig::new(base.dim)
         .with_metric(SimilarityMetric::Cosine)
         .with_index(index)
-        .with_storage(storage, rescore);
+        .with_storage(storage, rescore)
+        .with_rows_on_disk(on_disk);
     let c = Collection::new("bench", config)?;
     let mut firsts: Vec<f32> = base.rows().map(|v| v[0]).collect();
     firsts.sort_by(f32::total_cmp);

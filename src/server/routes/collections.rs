@@ -73,6 +73,7 @@ pub(crate) async fn create_collection(
         text: req.text.unwrap_or_default(),
         vector_storage: req.vector_storage.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
         rescore: req.rescore.unwrap_or(true),
+        on_disk: req.on_disk.unwrap_or(false),
     };
     let name = req.name;
     let info = state.blocking(move || Ok(client.create_collection(&name, config)?.info())).await?;
