@@ -9,7 +9,8 @@ data). Peers, one query per call on one thread (as an agent queries):
 
 - faiss HNSW (M 16, ef_construction 200, inner product) with an `IDSelectorBitmap`,
 - faiss flat (exact) search with the same selector,
-- numpy over the matching rows gathered once per filter (a scan that pays nothing for the filter).
+- numpy over the matching rows gathered once per filter (a scan that pays nothing for the filter),
+  its BLAS held to one thread (unset, it splits a 10% product over both cores).
 
 The selectors and gathered rows are built once per filter, outside the timings: the peers are
 given their filter for free, while vectorlite's figures include turning the filter into rows.
@@ -24,8 +25,14 @@ Data: the shared exchange format (meta.json, base.f32, queries.f32, gt.i32), e.g
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
+
+# One thread for numpy's BLAS too (it would otherwise split a large product over every core);
+# set before numpy loads its BLAS.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np
 from peers_common import read_data, timed

@@ -120,6 +120,16 @@ impl Codes {
         }
     }
 
+    /// The codes of rows `slots`, next to each other in that order, in the same encoding.
+    pub(crate) fn gather(&self, slots: &[crate::store::Slot], d: usize) -> Codes {
+        let mut gathered = self.empty_like();
+        gathered.reserve(slots.len(), d);
+        for slot in slots {
+            gathered.push_raw(self, slot.index(), d);
+        }
+        gathered
+    }
+
     /// Row `slot` decoded into `out` (its length is the dimension).
     pub(crate) fn decode_into(&self, slot: usize, out: &mut [f32]) {
         let d = out.len();

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use parking_lot::Mutex;
+
+use crate::aligned::AlignedVec;
 use crate::bitmap::Bitmap;
 use crate::codes::Codes;
 use crate::config::CollectionConfig;
@@ -70,6 +73,52 @@ pub(crate) struct VectorStore {
     tombstones: usize,
     /// Scalar columns of the metadata paths that filters use, one cell per row.
     columns: FieldColumns,
+    /// The rows of filters searched again since the last write, copied next to each other.
+    gathered: GatherCache,
+}
+
+/// A filter's allowed rows copied next to each other, in slot order, as the store encodes
+/// them: a scan then reads one short buffer (cache-resident when the filter comes back, as an
+/// agent's user or session filter does) instead of rows scattered over the whole store.
+#[derive(Debug)]
+pub(crate) struct GatheredRows {
+    /// The store's slot for each copied row.
+    pub(crate) slots: Vec<Slot>,
+    /// The rows at full precision, for `f32` storage (empty otherwise).
+    pub(crate) f32_rows: AlignedVec<f32>,
+    /// The rows' codes, for `f16` and `int8` storage.
+    pub(crate) codes: Codes,
+}
+
+/// Allowed sets are gathered when they hold at least this many rows...
+const GATHER_MIN_ROWS: usize = 64;
+/// ...and at most this many bytes of rows (1% of 100k rows of 384 f32 values is 1.5 MB).
+const GATHER_MAX_BYTES: usize = 4 << 20;
+/// Allowed sets remembered (as the filter cache keeps the last 8 filters' sets).
+const GATHER_MAX_SETS: usize = 8;
+
+/// Allowed sets seen since the last write, by identity (the store's filter cache hands out
+/// the same `Arc` for the same filter until a write), with their rows once seen twice: a
+/// filter used once pays no copy.
+#[derive(Debug, Default)]
+struct GatherCache(Mutex<Vec<SeenSet>>);
+
+/// An allowed set seen since the last write, and its rows once gathered.
+type SeenSet = (Arc<Bitmap>, Option<Arc<GatheredRows>>);
+
+impl GatherCache {
+    fn memory_bytes(&self) -> usize {
+        let rows =
+            |g: &GatheredRows| g.slots.capacity() * 4 + g.f32_rows.heap_bytes() + g.codes.memory_bytes();
+        self.0.lock().iter().filter_map(|(_, g)| g.as_deref()).map(rows).sum()
+    }
+}
+
+impl Clone for GatherCache {
+    /// A copy starts empty.
+    fn clone(&self) -> Self {
+        GatherCache::default()
+    }
 }
 
 impl VectorStore {
@@ -206,6 +255,7 @@ impl VectorStore {
             id_to_slot,
             tombstones,
             columns: FieldColumns::default(),
+            gathered: GatherCache::default(),
         })
     }
 
@@ -396,6 +446,7 @@ impl VectorStore {
         metadata: Option<Value>,
         times: Times,
     ) -> Slot {
+        self.forget_gathered();
         debug_assert!(!self.id_to_slot.contains_key(&id));
         debug_assert!(self.ids.len() < MAX_SLOTS);
         let slot = Slot(self.ids.len() as u32);
@@ -430,6 +481,7 @@ impl VectorStore {
 
     /// Replaces a live row's times.
     pub(crate) fn set_times(&mut self, slot: Slot, times: Times) {
+        self.forget_gathered();
         let old = std::mem::replace(&mut self.times[slot.index()], times);
         if self.live[slot.index()] {
             self.expiring =
@@ -449,6 +501,7 @@ impl VectorStore {
     }
 
     pub(crate) fn set_metadata(&mut self, slot: Slot, metadata: Option<Value>) {
+        self.forget_gathered();
         self.columns.set(slot.index(), metadata.as_ref());
         self.metadata[slot.index()] = metadata;
     }
@@ -475,9 +528,49 @@ impl VectorStore {
         if self.has_expiring() { Arc::new(build()) } else { self.columns.matching_rows(filter, build) }
     }
 
+    /// The rows of `allowed` copied next to each other, when this set was seen before since
+    /// the last write and its rows are neither too few to matter nor too many to copy.
+    pub(crate) fn gathered(&self, allowed: &Arc<Bitmap>) -> Option<Arc<GatheredRows>> {
+        let row_bytes = match &self.codes {
+            Codes::None => self.dim * 4,
+            Codes::F16(_) => self.dim * 2,
+            Codes::Int8(_) => self.dim,
+        };
+        let rows = allowed.count();
+        if rows < GATHER_MIN_ROWS || rows.saturating_mul(row_bytes) > GATHER_MAX_BYTES {
+            return None;
+        }
+        let mut sets = self.gathered.0.lock();
+        let Some(at) = sets.iter().position(|(seen, _)| Arc::ptr_eq(seen, allowed)) else {
+            if sets.len() == GATHER_MAX_SETS {
+                sets.remove(0);
+            }
+            sets.push((Arc::clone(allowed), None));
+            return None;
+        };
+        let gathered = sets[at].1.get_or_insert_with(|| {
+            let slots: Vec<Slot> =
+                allowed.iter_words(0..allowed.words().len()).map(|i| Slot(i as u32)).collect();
+            let mut f32_rows = AlignedVec::default();
+            if matches!(self.codes, Codes::None) {
+                f32_rows.reserve(slots.len() * self.dim);
+                slots.iter().for_each(|&s| f32_rows.extend_from_slice(self.f32_row(s)));
+            }
+            let codes = self.codes.gather(&slots, self.dim);
+            Arc::new(GatheredRows { slots, f32_rows, codes })
+        });
+        Some(Arc::clone(gathered))
+    }
+
+    /// Forgets gathered rows: every change to rows, liveness or metadata calls it.
+    fn forget_gathered(&mut self) {
+        self.gathered.0.get_mut().clear();
+    }
+
     /// Removes a live row by moving the last row into its place (Flat's delete). The tombstone
     /// count is unchanged: the removed row was live, and a moved tombstone stays one.
     pub(crate) fn swap_remove(&mut self, slot: Slot) {
+        self.forget_gathered();
         let i = slot.index();
         debug_assert!(self.live[i]);
         let last = self.ids.len() - 1;
@@ -500,6 +593,7 @@ impl VectorStore {
 
     /// Marks a live row deleted but keeps its slot (HNSW's delete); [`compact`](Self::compact) drops it later.
     pub(crate) fn tombstone(&mut self, slot: Slot) {
+        self.forget_gathered();
         let i = slot.index();
         debug_assert!(self.live[i]);
         self.id_to_slot.remove(&self.ids[i]);
@@ -514,6 +608,7 @@ impl VectorStore {
 
     /// Drops every tombstone, renumbering live rows to `0..len()` in their current order.
     pub(crate) fn compact(&mut self) {
+        self.forget_gathered();
         let mut w = 0;
         for r in 0..self.ids.len() {
             if !self.live[r] {
@@ -579,6 +674,7 @@ impl VectorStore {
             + text_bytes
             + meta_bytes
             + self.columns.memory_bytes()
+            + self.gathered.memory_bytes()
     }
 }
 
@@ -685,6 +781,32 @@ mod tests {
         assert_eq!(map, vec![0, NO_SLOT, 1, 2]);
         assert_eq!(copy.live_slots().map(|sl| copy.id(sl)).collect::<Vec<_>>(), vec![1, 3, 4]);
         assert_consistent(&copy);
+    }
+
+    /// A set's rows are gathered the second time it is asked for, as the same copy until a
+    /// write; sets too small or too large to gain are never gathered.
+    #[test]
+    fn allowed_sets_are_gathered_on_their_second_use_until_a_write() {
+        let mut s = store_with(&(0..1_000).collect::<Vec<_>>());
+        let set_of = |n: usize, every: usize| {
+            let mut b = Bitmap::new(n);
+            (0..n).step_by(every).for_each(|i| b.insert(i));
+            Arc::new(b)
+        };
+        let tenth = set_of(1_000, 10);
+        assert!(s.gathered(&tenth).is_none(), "first use: nothing copied");
+        let rows = s.gathered(&tenth).expect("second use");
+        assert_eq!(rows.slots.len(), 100);
+        for (i, &slot) in rows.slots.iter().enumerate() {
+            assert_eq!(slot, Slot(i as u32 * 10));
+            assert_eq!(&rows.f32_rows[i * 2..i * 2 + 2], s.f32_row(slot));
+        }
+        assert!(Arc::ptr_eq(&rows, &s.gathered(&tenth).expect("third use")), "one copy");
+        assert!(s.memory_bytes() >= store_with(&(0..1_000).collect::<Vec<_>>()).memory_bytes() + 800);
+        let few = set_of(1_000, 100);
+        assert!(s.gathered(&few).is_none() && s.gathered(&few).is_none(), "10 rows: not worth it");
+        s.push(5_000, &[1.0, 1.0], None, None);
+        assert!(s.gathered(&tenth).is_none(), "a write forgets every copy");
     }
 
     #[test]

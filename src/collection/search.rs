@@ -378,7 +378,7 @@ impl Collection {
             k,
             ef: options.ef,
             filter: (expiring || options.document.is_some()).then_some(&accept as SlotFilter<'_>),
-            allowed: allowed.as_deref(),
+            allowed: allowed.as_ref(),
         };
         let hits = state.index.search(store, &q);
         let metric = self.inner.config.metric;

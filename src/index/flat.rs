@@ -75,22 +75,30 @@ impl PartialOrd for Entry {
 /// selective query stays on one thread.
 /// Over int8 codes, a few times `k` candidates are kept and rescored exactly (see [`rescore`]).
 pub(crate) fn exact_scan(store: &VectorStore, distance: &Distance, query: &Query<'_>) -> Vec<Candidate> {
-    let q = Scorer::new(store, distance, Cow::Borrowed(query.vector));
     let pool = rescore_pool(store, query.k);
-    // Runs under the collection's read lock, so it splits on scoped threads, not rayon.
-    let mut best: Vec<Entry> = match query.allowed {
-        None => crate::parallel::map_split(store.slots(), PARALLEL_MIN_ROWS / 2, |rows| {
-            scan_range(store, &q, (query, pool), rows)
-        }),
-        Some(allowed) => {
-            let words = allowed.words().len();
-            let per_thread = (PARALLEL_MIN_ROWS / 2) * words / allowed.count().max(1);
-            crate::parallel::map_split(words, per_thread.max(1), |words| {
-                scan_allowed(store, &q, (query, pool), allowed.iter_words(words).map(|i| Slot(i as u32)))
-            })
+    // A filter searched again reads its rows from one short copy (see `VectorStore::gathered`).
+    let gathered = query.allowed.filter(|_| query.filter.is_none()).and_then(|a| store.gathered(a));
+    let mut best: Vec<Entry> = if let Some(rows) = &gathered {
+        let q = Scorer::gathered(rows, store.dim(), distance, Cow::Borrowed(query.vector));
+        scan_gathered(store, &q, pool, &rows.slots)
+    } else {
+        let q = Scorer::new(store, distance, Cow::Borrowed(query.vector));
+        // Runs under the collection's read lock, so it splits on scoped threads, not rayon.
+        match query.allowed {
+            None => crate::parallel::map_split(store.slots(), PARALLEL_MIN_ROWS / 2, |rows| {
+                scan_range(store, &q, (query, pool), rows)
+            }),
+            Some(allowed) => {
+                let words = allowed.words().len();
+                let per_thread = (PARALLEL_MIN_ROWS / 2) * words / allowed.count().max(1);
+                crate::parallel::map_split(words, per_thread.max(1), |words| {
+                    let slots = allowed.iter_words(words).map(|i| Slot(i as u32));
+                    scan_allowed(store, &q, (query, pool), slots)
+                })
+            }
         }
-    }
-    .concat();
+        .concat()
+    };
     best.sort_unstable();
     best.truncate(pool);
     let mut found: Vec<Candidate> =
@@ -154,6 +162,23 @@ fn scan_allowed(
         if filled[this] == 0 {
             break;
         }
+    }
+    best.heap.into_vec()
+}
+
+/// The best `k` of gathered rows (`q` scores row `i` of the copy, which is store slot
+/// `slots[i]`), unsorted: one contiguous pass, four rows per kernel call.
+fn scan_gathered(store: &VectorStore, q: &Scorer<'_>, k: usize, slots: &[Slot]) -> Vec<Entry> {
+    let mut best = Best { heap: BinaryHeap::with_capacity(k + 1), k, worst: f32::INFINITY };
+    let quads = slots.len() / 4 * 4;
+    for i in (0..quads).step_by(4) {
+        let at = i as u32;
+        for (j, dist) in q.dist4([at, at + 1, at + 2, at + 3]).into_iter().enumerate() {
+            best.offer(store, slots[i + j], dist);
+        }
+    }
+    for (i, &slot) in slots.iter().enumerate().skip(quads) {
+        best.offer(store, slot, q.dist(i as u32));
     }
     best.heap.into_vec()
 }

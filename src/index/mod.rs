@@ -10,6 +10,7 @@ pub(crate) mod visited;
 
 use std::cmp::Ordering;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::bitmap::Bitmap;
 use crate::config::{CollectionConfig, IndexType};
@@ -49,7 +50,9 @@ pub(crate) struct Query<'a> {
     pub filter: Option<SlotFilter<'a>>,
     /// When set, only these slots may be returned (it holds live slots only); `filter`, if
     /// any, still has the last word on each. Indexes use it to skip everything else cheaply.
-    pub allowed: Option<&'a Bitmap>,
+    /// (The store's filter cache hands out the same `Arc` for the same filter until a write,
+    /// which lets a scan keep the set's rows gathered.)
+    pub allowed: Option<&'a Arc<Bitmap>>,
 }
 
 /// An index over the live slots of one store.

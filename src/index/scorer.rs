@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use super::distance::{Distance, DotU8Fn, dot_u8_kernel, prefetch, prefetch_row};
 use crate::codes::{Codes, Int8Codes};
 use crate::config::SimilarityMetric;
-use crate::store::{Slot, VectorStore};
+use crate::store::{GatheredRows, Slot, VectorStore};
 
 /// Distances from one query to a store's rows; lower is closer.
 pub(crate) struct Scorer<'a> {
@@ -39,12 +39,32 @@ struct Int8Query<'a> {
 impl<'a> Scorer<'a> {
     /// Prepares `query` (validated and, for cosine, normalised) against `store`'s rows.
     pub(crate) fn new(store: &'a VectorStore, distance: &Distance, query: Cow<'a, [f32]>) -> Self {
-        let rows = match store.codes() {
-            Codes::None => Rows::F32(store.f32_rows().unwrap_or_default(), *distance),
+        Self::over(store.dim(), (store.codes(), store.f32_rows().unwrap_or_default()), distance, query)
+    }
+
+    /// Prepares `query` against rows gathered from a store: row `i` is `rows.slots[i]`.
+    pub(crate) fn gathered(
+        rows: &'a GatheredRows,
+        dim: usize,
+        distance: &Distance,
+        query: Cow<'a, [f32]>,
+    ) -> Self {
+        Self::over(dim, (&rows.codes, rows.f32_rows.as_slice()), distance, query)
+    }
+
+    /// Over `codes` when there are any, else over the f32 rows.
+    fn over(
+        dim: usize,
+        (codes, f32_rows): (&'a Codes, &'a [f32]),
+        distance: &Distance,
+        query: Cow<'a, [f32]>,
+    ) -> Self {
+        let rows = match codes {
+            Codes::None => Rows::F32(f32_rows, *distance),
             Codes::F16(bits) => Rows::F16(bits, *distance),
             Codes::Int8(codes) => Rows::Int8(Int8Query::new(codes, &query, distance.metric())),
         };
-        Self { query, dim: store.dim(), rows }
+        Self { query, dim, rows }
     }
 
     /// Prepares stored row `slot` as the query, for building the graph: over the f32 rows

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use vectorlite::dataset::recall_at_k;
-use vectorlite::{Error, Filter, SearchOptions, SimilarityMetric, VectorLiteClient};
+use vectorlite::{Error, Filter, SearchOptions, SimilarityMetric, VectorLiteClient, VectorStorage};
 
 use crate::common::{data, fill, flat, hnsw};
 
@@ -87,7 +87,14 @@ fn repeated_filters_never_see_stale_rows_across_writes() {
     let filters = [json!({"tag": 1}), json!({"tag": {"$lt": 2}}), json!({"$not": {"tag": 0}})];
     let parsed: Vec<Filter> = filters.iter().map(|f| Filter::parse(f).unwrap()).collect();
     let mut checked = 0;
-    for config in [flat(2, SimilarityMetric::Euclidean), hnsw(2, SimilarityMetric::Euclidean)] {
+    let configs = [
+        flat(2, SimilarityMetric::Euclidean),
+        hnsw(2, SimilarityMetric::Euclidean),
+        flat(2, SimilarityMetric::Euclidean).with_storage(VectorStorage::F16, true),
+        hnsw(2, SimilarityMetric::Euclidean).with_storage(VectorStorage::Int8, true),
+    ];
+    let mut gathered_answers = 0;
+    for config in configs {
         let c = VectorLiteClient::new().create_collection("c", config).unwrap();
         let mut model: std::collections::BTreeMap<u64, i64> = Default::default();
         for round in 0..400 {
@@ -112,7 +119,15 @@ fn repeated_filters_never_see_stale_rows_across_writes() {
             }
             for (f, json) in parsed.iter().zip(&filters) {
                 let opts = SearchOptions::new(1000).with_filter(f.clone());
-                let mut got: Vec<u64> = c.search(&[0.5, 0.5], &opts).unwrap().iter().map(|h| h.id).collect();
+                let first = c.search(&[0.5, 0.5], &opts).unwrap();
+                // Asked again with no write between, a scan reads the set's gathered rows
+                // (from 64 matches): the same answer, score for score.
+                let again = c.search(&[0.5, 0.5], &opts).unwrap();
+                let pairs =
+                    |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
+                assert_eq!(pairs(&first), pairs(&again), "{json} asked twice after round {round}");
+                gathered_answers += usize::from(first.len() >= 64);
+                let mut got: Vec<u64> = first.iter().map(|h| h.id).collect();
                 got.sort_unstable();
                 let want: Vec<u64> = model
                     .iter()
@@ -125,7 +140,8 @@ fn repeated_filters_never_see_stale_rows_across_writes() {
             }
         }
     }
-    assert_eq!(checked, 2 * 400 * 3);
+    assert_eq!(checked, 4 * 400 * 3);
+    assert!(gathered_answers >= 50, "{gathered_answers} answers from gathered rows");
 }
 
 #[test]

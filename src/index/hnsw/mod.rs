@@ -305,7 +305,7 @@ mod tests {
         let set_of = |keep: &dyn Fn(usize) -> bool| {
             let mut b = Bitmap::new(n);
             (0..n).filter(|&i| keep(i)).for_each(|i| b.insert(i));
-            b
+            std::sync::Arc::new(b)
         };
         let sets = [
             ("every 10th", set_of(&|i| i % 10 == 3)),
