@@ -309,7 +309,8 @@ pub struct CollectionConfig {
     /// Keep the full-precision rows (`f32`, or `int8` with `rescore`) in a memory-mapped file
     /// instead of RAM; the OS pages them in as searches read them. With `int8` a search reads
     /// only its few dozen candidates from it, so the graph walk stays in RAM over the codes.
-    /// Default false.
+    /// The file lives in a durable database's data directory, else in the system's temporary
+    /// directory (`TMPDIR`), and is removed by the OS when the collection goes. Default false.
     #[serde(default, skip_serializing_if = "is_default")]
     pub on_disk: bool,
 }

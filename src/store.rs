@@ -7,9 +7,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use parking_lot::Mutex;
+use serde_json::Value;
 
 use crate::aligned::AlignedVec;
 use crate::bitmap::Bitmap;
