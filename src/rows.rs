@@ -268,12 +268,11 @@ impl MappedRows {
             None => self.file.insert(unlinked_file(&self.dir)?),
         };
         allocate(file, bytes as u64)?;
-        // The old mapping is dropped before the new one is used; `&mut self` means no row of
-        // it is borrowed.
-        self.map = None;
         // SAFETY: the file is ours alone (created unlinked, never shared), so nothing else can
         // change or truncate it under the mapping.
         let map = unsafe { MmapMut::map_mut(file) }?;
+        // Replaced only once the new mapping exists, so a failure leaves the rows readable;
+        // `&mut self` means no row of the old mapping is borrowed.
         self.map = Some(map);
         Ok(())
     }
