@@ -26,30 +26,6 @@ pub(crate) fn norm(v: &[f32]) -> f64 {
 /// Scales `v` to unit L2 norm in place and returns the original norm (0 leaves `v` untouched).
 /// A vector already of unit norm (within 1e-6, far below what cosine scores resolve) is left
 /// bit for bit, so vectors exported from a cosine collection import back unchanged.
-/// A copy of a row whose first value starts a cache line (64 bytes), for queries that SIMD
-/// kernels read many times.
-pub(crate) struct AlignedRow {
-    buffer: Vec<f32>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedRow {
-    pub(crate) fn new(row: &[f32]) -> Self {
-        const LINE_VALUES: usize = 64 / size_of::<f32>();
-        let mut buffer: Vec<f32> = Vec::with_capacity(row.len() + LINE_VALUES);
-        // `align_offset` of an f32 pointer to 64 bytes is below 16 values.
-        let start = buffer.as_ptr().align_offset(64).min(LINE_VALUES - 1);
-        buffer.resize(start, 0.0);
-        buffer.extend_from_slice(row);
-        AlignedRow { buffer, start, len: row.len() }
-    }
-
-    pub(crate) fn as_slice(&self) -> &[f32] {
-        &self.buffer[self.start..self.start + self.len]
-    }
-}
-
 pub(crate) fn normalize(v: &mut [f32]) -> f64 {
     let n = norm(v);
     if n > 0.0 && n.is_finite() && (n - 1.0).abs() > 1e-6 {

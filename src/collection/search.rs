@@ -355,7 +355,8 @@ impl Collection {
         };
         // The query is read once per candidate row: a copy aligned to the cache line keeps
         // every wide load of it inside one line, wherever the caller's buffer happens to sit.
-        let aligned = crate::vector::AlignedRow::new(query);
+        let mut aligned = crate::aligned::AlignedVec::default();
+        aligned.extend_from_slice(query);
         let query = aligned.as_slice();
         let store = &state.store;
         // A metadata filter becomes the set of rows it allows, once (it also settles liveness
