@@ -37,6 +37,11 @@ pub fn fill(c: &Collection, base: &Vectors) -> Vec<u64> {
 }
 
 /// Brute-force scores computed from the metric's definition, independent of the library.
+/// A search's answer as (id, score) pairs, for comparing two answers exactly.
+pub fn id_scores(hits: &[vectorlite::SearchResult]) -> Vec<(u64, f32)> {
+    hits.iter().map(|r| (r.id, r.score)).collect()
+}
+
 pub fn reference_score(metric: SimilarityMetric, q: &[f32], v: &[f32]) -> f32 {
     let dot: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
     match metric {

@@ -5,7 +5,7 @@ use serde_json::json;
 use vectorlite::dataset::recall_at_k;
 use vectorlite::{Error, Filter, SearchOptions, SimilarityMetric, VectorLiteClient, VectorStorage};
 
-use crate::common::{data, fill, flat, hnsw};
+use crate::common::{data, fill, flat, hnsw, id_scores};
 
 fn ids(hits: &[Vec<vectorlite::SearchResult>]) -> Vec<Vec<u64>> {
     hits.iter().map(|h| h.iter().map(|r| r.id).collect()).collect()
@@ -123,9 +123,7 @@ fn repeated_filters_never_see_stale_rows_across_writes() {
                 // Asked again with no write between, a scan reads the set's gathered rows
                 // (from 64 matches): the same answer, score for score.
                 let again = c.search(&[0.5, 0.5], &opts).unwrap();
-                let pairs =
-                    |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
-                assert_eq!(pairs(&first), pairs(&again), "{json} asked twice after round {round}");
+                assert_eq!(id_scores(&first), id_scores(&again), "{json} asked twice after round {round}");
                 gathered_answers += usize::from(first.len() >= 64);
                 let mut got: Vec<u64> = first.iter().map(|h| h.id).collect();
                 got.sort_unstable();

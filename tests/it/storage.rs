@@ -7,7 +7,7 @@ use vectorlite::{
     SimilarityMetric, VectorLiteClient, VectorStorage,
 };
 
-use crate::common::{data, fill, flat, hnsw, reference_score};
+use crate::common::{data, fill, flat, hnsw, id_scores, reference_score};
 
 const STORAGES: [(VectorStorage, bool); 3] =
     [(VectorStorage::F16, true), (VectorStorage::Int8, true), (VectorStorage::Int8, false)];
@@ -96,9 +96,7 @@ fn compressed_collections_round_trip_through_files_and_compaction() {
         let before = c.search_batch(&qs, &opts).unwrap();
         let after = loaded.search_batch(&qs, &opts).unwrap();
         for (b, a) in before.iter().zip(&after) {
-            let pairs =
-                |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
-            assert_eq!(pairs(b), pairs(a), "{storage} rescore={rescore}: a load changes no answer");
+            assert_eq!(id_scores(b), id_scores(a), "{storage} rescore={rescore}: a load changes no answer");
             assert!(b.iter().all(|r| r.id % 5 >= 2), "a deleted record was returned");
         }
         let step = if storage == VectorStorage::F16 { 1e-3 } else { 0.05 };
@@ -171,7 +169,6 @@ fn on_disk_rows_answer_as_rows_in_ram_do_with_less_heap() {
     let (base, queries) = data(n, 20, dim, 9);
     let qs: Vec<Vec<f32>> = queries.rows().map(<[f32]>::to_vec).collect();
     let opts = SearchOptions::new(10);
-    let pairs = |h: &[vectorlite::SearchResult]| h.iter().map(|r| (r.id, r.score)).collect::<Vec<_>>();
     let exact_rows = |c: &Collection, what: &str| {
         for id in (0..n as u64).filter(|i| i % 7 != 0).step_by(97) {
             assert_eq!(c.get(id).unwrap().vector, base.row(id as usize), "{what}: record {id}");
@@ -195,7 +192,7 @@ fn on_disk_rows_answer_as_rows_in_ram_do_with_less_heap() {
         assert!(mi.memory_bytes + row_bytes * 9 / 10 <= ri.memory_bytes, "{storage}: {mi:?} vs {ri:?}");
         let want = ram.search_batch(&qs, &opts).unwrap();
         for (w, got) in want.iter().zip(mapped.search_batch(&qs, &opts).unwrap()) {
-            assert_eq!(pairs(w), pairs(&got), "{storage}");
+            assert_eq!(id_scores(w), id_scores(&got), "{storage}");
             compared += 1;
         }
         exact_rows(&mapped, "mapped");
@@ -204,7 +201,7 @@ fn on_disk_rows_answer_as_rows_in_ram_do_with_less_heap() {
         let loaded = Collection::load_from_file(&path, &LoadOptions::default()).unwrap();
         assert!(loaded.info().on_disk && loaded.info().disk_bytes >= row_bytes * 6 / 7);
         for (w, got) in want.iter().zip(loaded.search_batch(&qs, &opts).unwrap()) {
-            assert_eq!(pairs(w), pairs(&got), "{storage}: loaded");
+            assert_eq!(id_scores(w), id_scores(&got), "{storage}: loaded");
             compared += 1;
         }
         exact_rows(&loaded, "loaded");
